@@ -1,0 +1,98 @@
+"""Configuration: every threshold lives in TOML, validated by pydantic.
+
+`default_config.toml` beside this file holds the documented defaults; a user file given with
+`--config` is merged over it key by key, so it only needs the values it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid (one-line message)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(_Strict):
+    future_tolerance_minutes: int = Field(ge=0)
+    default_mapping: dict[str, str] = Field(default_factory=dict)
+
+
+class ScoringConfig(_Strict):
+    prior_log_odds: float
+    alert_threshold: float = Field(ge=0, le=1)
+    risk_high: float = Field(ge=0, le=1)
+    risk_medium: float = Field(ge=0, le=1)
+    weights: dict[str, float]
+    core_bonus: float
+    max_explained: int = Field(ge=1)
+
+
+class ReportConfig(_Strict):
+    top_alerts: int = Field(ge=0)
+
+
+class KalasagConfig(_Strict):
+    target_countries: list[str]
+    ingest: IngestConfig
+    indicators: dict[str, dict[str, Any]]
+    scoring: ScoringConfig
+    report: ReportConfig
+
+    def indicator_params(self, indicator_id: str) -> dict[str, Any]:
+        try:
+            return self.indicators[indicator_id]
+        except KeyError as exc:
+            raise ConfigError(f"config has no [indicators.{indicator_id}] section") from exc
+
+    def digest(self) -> str:
+        """SHA-256 of the effective configuration (recorded in run.json)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> KalasagConfig:
+    data = _read_toml(DEFAULT_CONFIG_PATH)
+    if path is not None:
+        data = _merge(data, _read_toml(Path(path)))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return KalasagConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        src = path or DEFAULT_CONFIG_PATH
+        raise ConfigError(f"{src}: invalid config at '{where}': {first['msg']}") from exc
