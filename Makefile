@@ -12,7 +12,11 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	# media: pdqhash ships no Linux wheels and declares no numpy dependency; build it with gcc
+	# against the locked numpy (Cython needed at build time), before the rest of the lock
+	$(BIN)/python -m pip install --quiet -c requirements.lock numpy Cython setuptools wheel
+	$(BIN)/python -m pip install --quiet --no-build-isolation -c requirements.lock pdqhash
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)

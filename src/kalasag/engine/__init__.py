@@ -6,3 +6,16 @@ Only this room imports duckdb or pyspark.
 from kalasag.engine.backend import ENGINES, Engine, EngineError, connect
 
 __all__ = ["ENGINES", "Engine", "EngineError", "connect"]
+
+from kalasag.engine.io import (  # noqa: E402
+    DATA_ERRORS,
+    ROW_COLUMN,
+    RawInput,
+    ReadError,
+    detect_format,
+    first_line,
+    read_input,
+    release,
+)
+
+__all__ += ["DATA_ERRORS", "ROW_COLUMN", "RawInput", "ReadError", "detect_format", "first_line", "read_input", "release"]

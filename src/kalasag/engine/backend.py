@@ -72,14 +72,23 @@ class Engine:
     def from_records(self, data: pd.DataFrame | pa.Table, name: str | None = None) -> ir.Table:
         """Register a small in-memory table (reference data, fixtures)."""
         name = name or f"_kalasag_mem_{next(_names)}"
+        if self.kind == "spark":
+            frame = data.to_pandas() if isinstance(data, pa.Table) else data
+            self._spark.createDataFrame(frame).createOrReplaceTempView(name)
+            return self.con.table(name)
         if isinstance(data, pd.DataFrame):
             data = pa.Table.from_pandas(data, preserve_index=False)
-        return self.con.create_table(name, data, temp=self.kind == "duckdb", overwrite=True)
+        return self.con.create_table(name, data, temp=True, overwrite=True)
 
     def materialize(self, expr: ir.Table, name: str | None = None) -> ir.Table:
         """Compute an expression once and keep the result as a temporary table."""
         name = name or f"_kalasag_tmp_{next(_names)}"
-        return self.con.create_table(name, expr, temp=self.kind == "duckdb", overwrite=True)
+        if self.kind == "spark":
+            # a cached temporary view: nothing is written to a warehouse directory
+            self.con._session.sql(self.con.compile(expr)).createOrReplaceTempView(name)
+            self.con._session.catalog.cacheTable(name)
+            return self.con.table(name)
+        return self.con.create_table(name, expr, temp=True, overwrite=True)
 
     def fetch(self, expr: ir.Expr, limit: int | None = None) -> pd.DataFrame:
         """Bring a *small* result to pandas (reports, explanations of alerted accounts)."""

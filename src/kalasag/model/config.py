@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 
@@ -28,16 +28,28 @@ class _Strict(BaseModel):
 class IngestConfig(_Strict):
     future_tolerance_minutes: int = Field(ge=0)
     default_mapping: dict[str, str] = Field(default_factory=dict)
+    amount_thousands_separator: bool = True
 
 
 class ScoringConfig(_Strict):
-    prior_log_odds: float
+    prior_log_odds: dict[str, float]  # per side: "sender", "receiver"
     alert_threshold: float = Field(ge=0, le=1)
     risk_high: float = Field(ge=0, le=1)
     risk_medium: float = Field(ge=0, le=1)
-    weights: dict[str, float]
-    core_bonus: float
+    weights: dict[str, float]  # "I-03" or "I-03.receiver"; "core_rule[.side]" for the plain rule
     max_explained: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ScoringConfig":
+        missing = {"sender", "receiver"} - set(self.prior_log_odds)
+        if missing:
+            raise ValueError(f"prior_log_odds needs a value for {', '.join(sorted(missing))}")
+        if not self.risk_medium <= self.risk_high:
+            raise ValueError("risk_medium must not exceed risk_high")
+        negative = [k for k, v in self.weights.items() if v < 0]
+        if negative:
+            raise ValueError(f"weights must be non-negative (evidence never lowers a score): {', '.join(negative)}")
+        return self
 
 
 class ReportConfig(_Strict):

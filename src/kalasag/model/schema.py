@@ -59,9 +59,9 @@ QUARANTINE_REASONS: dict[str, str] = {
     "non_numeric_amount": "the amount is not a number",
     "non_positive_amount": "the amount is zero or negative",
     "unknown_currency": "the currency is not an ISO 4217 code",
-    "no_fx_rate": "no FX rate for the currency (not guessed)",
     "invalid_country_code": "a country is not an ISO 3166 alpha-2 code",
     "invalid_channel": "the channel is not one of bank, mto, ewallet, card, crypto, other",
+    "no_fx_rate": "no FX rate for the currency (not guessed)",
     "duplicate_txn_id": "the txn_id was already accepted from an earlier row",
 }
 

@@ -1,0 +1,144 @@
+"""Media benchmark: hashing speed, and exact range matching over 1M / 10M random banked PDQ hashes
+with 10,000 queries — Kalasag's multi-index hashing vs FAISS IndexBinaryFlat brute force in the
+same run (identical results required). Numbers go to docs/benchmarks.md ("## Media"). Not run in tests.
+
+    .venv/bin/python bench/media_bench.py --sizes 1000000 10000000 --queries 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from kalasag.media import PdqIndex, hash_image, hash_video, load_media_config, query_variants
+from kalasag.media.hashing import load_rgb
+from kalasag.media.robustness import generated_image
+
+VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media" / "video"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_hashing(n: int) -> None:
+    cfg = load_media_config()
+    print("### Hashing (1 thread, decode included)\n")
+    print("| input | images/s (hash + MD5/SHA-256) | query with all variants, images/s |")
+    print("| --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for w, h in ((512, 512), (1600, 1000)):
+            paths = []
+            for i in range(n):
+                p = Path(tmp) / f"g{w}_{i}.jpg"
+                Image.fromarray(generated_image(1000 + i, (w, h))).save(p, quality=90)
+                paths.append(p)
+            t = time.perf_counter()
+            for p in paths:
+                hash_image(p)
+            plain = n / (time.perf_counter() - t)
+            t = time.perf_counter()
+            for p in paths[: max(2, n // 4)]:
+                query_variants(load_rgb(p), cfg)
+            var = max(2, n // 4) / (time.perf_counter() - t)
+            print(f"| {w}×{h} JPEG | {plain:.1f} | {var:.1f} |")
+    if VIDEO.is_dir():
+        clip = VIDEO / "chair-orig-22-sd-bar.mp4"
+        t = time.perf_counter()
+        v = hash_video(clip, 1.0)
+        dt = time.perf_counter() - t
+        import av
+
+        with av.open(str(clip)) as c:
+            total = sum(1 for _ in c.decode(video=0))
+        t = time.perf_counter()
+        every = hash_video(clip, 1000.0)
+        dt_all = time.perf_counter() - t
+        print(f"\nVideo {clip.name} ({v.width}×{v.height}, {total} frames): 1 fps sampling {len(v.frames)} frames in "
+              f"{dt:.2f} s ({total / dt:.0f} decoded frames/s); every frame hashed: {len(every.frames) / dt_all:.0f} frames/s\n")
+
+
+def random_queries(rng, db: np.ndarray, nq: int) -> np.ndarray:
+    half = nq // 2
+    near = db[rng.integers(0, len(db), half)].copy()
+    bits = np.unpackbits(near, axis=1)
+    for i in range(half):
+        k = int(rng.integers(0, 32))
+        pos = rng.choice(256, k, replace=False)
+        bits[i, pos] ^= 1
+    near = np.packbits(bits, axis=1)
+    return np.concatenate([near, rng.integers(0, 256, (nq - half, 32), dtype=np.uint8)])
+
+
+def bench_index(sizes: list[int], nq: int, distance: int, layouts: list[str]) -> None:
+    import faiss
+
+    print(f"### Matching: {nq:,} queries (half near-duplicates 0-31 bits away, half random), distance ≤ {distance}\n")
+    print(f"FAISS threads: {faiss.omp_get_max_threads()}; Kalasag MIH: 1 thread (numpy). CPU cores: {os.cpu_count()}.\n")
+    print("| banked hashes | index | build s | queries/s | speed-up vs Flat | identical to Flat | index MB | process RSS MB | add → matchable ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rng = np.random.default_rng(7)
+    for n in sizes:
+        db = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+        q = random_queries(rng, db, nq)
+        t = time.perf_counter()
+        flat = faiss.IndexBinaryFlat(256)
+        flat.add(db)
+        fbuild = time.perf_counter() - t
+        t = time.perf_counter()
+        lims, D, I = flat.range_search(q, distance + 1)
+        fqps = nq / (time.perf_counter() - t)
+        ref = [sorted((int(I[j]), int(D[j])) for j in range(lims[i], lims[i + 1])) for i in range(nq)]
+        del flat, lims, D, I
+        print(f"| {n:,} | FAISS IndexBinaryFlat | {fbuild:.2f} | {fqps:,.0f} | 1× | — | {n * 32 / 2**20:,.0f} | {rss_mb():,.0f} | — |", flush=True)
+        for layout in layouts:
+            t = time.perf_counter()
+            idx = PdqIndex(distance, layout=layout)
+            idx.add(np.arange(n), db)
+            build = time.perf_counter() - t
+            t = time.perf_counter()
+            mine = idx.search(q)
+            qps = nq / (time.perf_counter() - t)
+            rss = rss_mb()
+            new = rng.integers(0, 256, (1, 32), dtype=np.uint8)
+            t = time.perf_counter()
+            idx.add([n], new)
+            found = idx.search(new)[0]
+            add_ms = (time.perf_counter() - t) * 1000
+            assert found == [(n, 0)]
+            same = all(sorted(mine[i]) == ref[i] for i in range(nq))
+            hits = sum(len(r) for r in ref)
+            print(f"| {n:,} | Kalasag MIH {layout} | {build:.1f} | {qps:,.0f} | **{qps / fqps:.1f}×** | "
+                  f"{'yes' if same else 'NO'} ({hits:,} hits) | {idx.nbytes() / 2**20:,.0f} | {rss:,.0f} | {add_ms:.1f} |", flush=True)
+            del idx, mine
+        del db
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--distance", type=int, default=31)
+    ap.add_argument("--skip-hashing", action="store_true")
+    ap.add_argument("--layouts", nargs="+", default=["12x21", "16x16"])
+    args = ap.parse_args()
+    if not args.skip_hashing:
+        bench_hashing(args.images)
+    bench_index(args.sizes, args.queries, args.distance, args.layouts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Scan throughput and peak memory at given world sizes.
+
+    .venv/bin/python bench/scan_throughput.py --sizes 1000000 10000000
+
+For each size it simulates a world once (cached under bench/out/), then runs `kalasag scan` in a
+child process (no report, quiet) and records wall time, transfers/second and the child's peak RSS.
+It also times a plain DuckDB `GROUP BY sender_id` over the same file — the floor no scan can beat.
+Results are appended as JSON lines to bench/out/scan_throughput.jsonl and printed as a markdown row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SCALE_PER_TRANSFER = 1 / 300_000  # simulate: scale 1.0 ≈ 300,000 transfers
+
+
+def world(n: int, fmt: str) -> Path:
+    d = ROOT / "bench" / "out" / f"world-{n}-{fmt.replace('.', '')}"
+    target = d / ("transfers.parquet" if fmt == "parquet" else "transfers.csv.gz")
+    if not target.exists():
+        subprocess.run(
+            [str(BIN / "kalasag"), "simulate", "--out", str(d), "--seed", "11", "--scale", str(n * SCALE_PER_TRANSFER),
+             "--format", fmt, "--quiet"],
+            check=True,
+        )
+    return target
+
+
+def child_run(cmd: list[str]) -> tuple[float, float]:
+    """Run a command, return (seconds, peak RSS of that child in MiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    secs = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run sizes in increasing order
+    return secs, max(peak, before) / 1024
+
+
+def groupby_floor(path: Path) -> float:
+    code = (
+        "import duckdb,time,sys;p=sys.argv[1];c=duckdb.connect();t=time.perf_counter();"
+        "src=f\"read_parquet('{p}')\" if p.endswith('.parquet') else f\"read_csv('{p}', all_varchar=true)\";"
+        "c.sql(f'select sender_id, count(*), sum(try_cast(amount as double)) from {src} group by 1').fetchall();"
+        "print(time.perf_counter()-t)"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
+    return float(res.stdout.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--format", default="parquet", choices=["parquet", "csv.gz"])
+    args = ap.parse_args()
+    for n in sorted(args.sizes):
+        path = world(n, args.format)
+        rows = int(json.loads((path.parent / "world.json").read_text())["n_transfers"])
+        out = ROOT / "bench" / "out" / f"run-{n}"
+        secs, peak = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report"])
+        floor = groupby_floor(path)
+        rec = {
+            "transfers": rows, "format": args.format, "seconds": round(secs, 1), "transfers_per_s": round(rows / secs),
+            "peak_rss_mib": round(peak), "groupby_floor_s": round(floor, 2), "ratio_to_floor": round(secs / floor, 1),
+            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        (ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
+        with (ROOT / "bench" / "out" / "scan_throughput.jsonl").open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {floor:.2f} s | {secs / floor:.1f}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""The indicators room: every published OSEC payment indicator the schema allows, as Ibis code.
+
+Entry points: `INDICATORS` (id → `Indicator`), `compute_evidence(engine, transfers, config)`
+→ `Evidence` (.sender / .receiver tables, one row per account) and `explain(id, row, side)`.
+See docs/indicators.md for the definitions, parameters and sources.
+"""
+
+from kalasag.indicators.base import Indicator, Params
+from kalasag.indicators.context import Context, IndicatorInputError
+from kalasag.indicators.evidence import CORE_ALL, CORE_ANY, CORE_RULE, Evidence, compute_evidence, core_rule, explain
+from kalasag.indicators.registry import INDICATORS, NOT_IMPLEMENTED, for_side
+from kalasag.indicators.timezones import with_local_hour
+
+__all__ = [
+    "CORE_ALL", "CORE_ANY", "CORE_RULE", "Context", "Evidence", "INDICATORS", "Indicator", "IndicatorInputError", "NOT_IMPLEMENTED", "Params",
+    "compute_evidence", "core_rule", "explain", "for_side", "with_local_hour",
+]

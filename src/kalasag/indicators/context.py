@@ -1,0 +1,139 @@
+"""Shared preparation, computed once per run and materialized: the enriched transfer table.
+
+`Context.tx` holds every transfer with the columns the indicators reuse:
+
+- `foreign` (sender_country ≠ receiver_country), `target` (receiver_country in
+  config.target_countries), `watched` = foreign AND target (the cross-border inflows watched);
+- `local_hour` (sender local time, NULL if the country is unknown) and `night` (I-07 hours);
+- `micro` (amount_usd ≤ I-01 max_usd), `core_micro` (≤ I-01 core_max_usd);
+- `round_amount` (I-08), `keyword` (first I-09 keyword or handle in the reference, else NULL);
+- `related` (pair-level name relation of sender and receiver, NULL = unknown) and `unrelated`
+  (related is false, or unknown when I-05 `unknown_counts_as_unrelated`);
+- `receiver_family` (receiver surname, or `id:<receiver_id>` without a usable name: I-04 counts
+  beneficiaries sharing a surname once), `receiver_key` (identity key of the name) and
+  `receiver_phone_key` (I-21).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from kalasag.indicators import names as N
+from kalasag.indicators.timezones import with_local_hour
+from kalasag.model import KalasagConfig
+
+BASE_COLUMNS = (
+    "txn_id", "timestamp", "ts_epoch", "amount", "currency", "amount_usd", "channel",
+    "sender_id", "receiver_id", "sender_name", "receiver_name", "sender_country", "receiver_country",
+    "receiver_region", "sender_phone", "receiver_phone", "reference",
+)
+
+
+
+class IndicatorInputError(ValueError):
+    """The transfers table handed to the indicators lacks canonical columns (one-line message)."""
+
+
+_REGEX_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
+
+
+def keyword_pattern(keywords: list[str]) -> str:
+    """`\\b(kw1|kw2|…)\\b` over lower-cased keywords, longest first, regex characters escaped."""
+    kws = sorted({k.strip().lower() for k in keywords if k.strip()}, key=lambda k: (-len(k), k))
+    alts = "|".join(_REGEX_META.sub(r"\\\1", k).replace(" ", r"\s+") for k in kws)
+    return rf"\b({alts})\b"
+
+
+@dataclass
+class Context:
+    engine: Any
+    config: KalasagConfig
+    tx: ir.Table
+    cache: dict[str, ir.Table] = field(default_factory=dict)
+
+    def params(self, indicator_id: str):
+        from kalasag.indicators.registry import INDICATORS
+
+        return INDICATORS[indicator_id].params(self.config)
+
+    def cached(self, key: str, build) -> ir.Table:
+        """Materialize an intermediate table once (e.g. receivers' fan-in reused by senders)."""
+        if key not in self.cache:
+            self.cache[key] = self.engine.materialize(build())
+        return self.cache[key]
+
+    @classmethod
+    def build(cls, engine: Any, transfers: ir.Table, config: KalasagConfig) -> Context:
+        missing = [c for c in BASE_COLUMNS if c not in transfers.columns]
+        if missing:
+            raise IndicatorInputError(f"transfers table lacks canonical column(s): {', '.join(missing)}")
+        ctx = cls(engine, config, transfers)
+        p01, p05, p07 = ctx.params("I-01"), ctx.params("I-05"), ctx.params("I-07")
+        p08, p09, p21 = ctx.params("I-08"), ctx.params("I-09"), ctx.params("I-21")
+
+        t = transfers.select(*[transfers[c] for c in BASE_COLUMNS])
+        targets = [c.upper() for c in config.target_countries]
+        t = t.mutate(
+            foreign=(t.sender_country != t.receiver_country).fill_null(False),
+            target=t.receiver_country.isin(targets).fill_null(False),
+        )
+        t = t.mutate(watched=t.foreign & t.target)
+
+        # names → family names, relation per transfer, then per sender–receiver pair
+        sn = N.name_parts(t, "sender_name", "s", engine)
+        rn = N.name_parts(t, "receiver_name", "r", engine)
+        j = t.left_join(sn, t.sender_name == sn.sender_name).left_join(rn, t.receiver_name == rn.receiver_name)
+        j = j.select(
+            *[j[c] for c in t.columns],
+            s_surname=j.s_surname, s_middle=j.s_middle, r_surname=j.r_surname, r_middle=j.r_middle,
+            receiver_key=j.r_key,
+        )
+        rel = N.related(j.s_surname, j.s_middle, j.r_surname, j.r_middle, p05.use_middle_name)
+        j = j.mutate(_rel=rel.cast("int64"))
+        pair = j.group_by(["sender_id", "receiver_id"]).aggregate(_pair_rel=j._rel.max())
+        j = j.left_join(pair, [j.sender_id == pair.sender_id, j.receiver_id == pair.receiver_id])
+        related = ibis.ifelse(j._pair_rel.isnull(), ibis.null("boolean"), j._pair_rel == 1)
+        unrelated = ibis.ifelse(j._pair_rel.isnull(), bool(p05.unknown_counts_as_unrelated), j._pair_rel == 0)
+        family = j.r_surname.fill_null("id:" + j.receiver_id.cast("string"))
+        j = j.select(
+            *[j[c] for c in t.columns],
+            related=related, unrelated=unrelated, receiver_family=family, receiver_key=j.receiver_key,
+        )
+
+        # sender local time and night flag (I-07)
+        j = with_local_hour(engine, j, "sender_country", "local_hour")
+        h = j.local_hour
+        if p07.night_start_hour > p07.night_end_hour:
+            night = (h >= p07.night_start_hour) | (h < p07.night_end_hour)
+        else:
+            night = (h >= p07.night_start_hour) & (h < p07.night_end_hour)
+
+        # amounts (I-01, I-08), narrative (I-09), phone (I-21)
+        cents = (j.amount * 100).round().cast("int64")
+        round_amount = (cents % int(round(p08.multiple * 100))) == 0
+        ref = j.reference.lower().translate(N.ACCENTED, N.PLAIN).re_replace(r"\s+", " ")
+        kw = ref.re_extract(keyword_pattern(p09.keywords), 1).nullif("")
+        if p09.handle_pattern:
+            kw = kw.fill_null(ref.re_extract(f"({p09.handle_pattern})", 1).nullif("").fill_null(ibis.null("string")))
+        j = j.mutate(
+            night=ibis.ifelse(h.isnull(), ibis.null("boolean"), night),
+            micro=j.amount_usd <= p01.max_usd,
+            core_micro=j.amount_usd <= p01.core_max_usd,
+            round_amount=round_amount.fill_null(False),
+            keyword=ibis.ifelse(j.reference.isnull(), ibis.null("string"), kw),
+            receiver_phone_key=N.phone_key(j.receiver_phone, p21.phone_digits),
+        )
+        ctx.tx = engine.materialize(j)
+        return ctx
+
+    # ---- common slices ------------------------------------------------------------------
+    def side_tx(self, side: str, watched_only: bool = True) -> ir.Table:
+        """Transfers of the side with the account in `account_id` and the other party in `counterpart_id`."""
+        t = self.tx.filter(self.tx.watched) if watched_only else self.tx
+        acc, cp = ("sender_id", "receiver_id") if side == "sender" else ("receiver_id", "sender_id")
+        return t.mutate(account_id=t[acc], counterpart_id=t[cp])

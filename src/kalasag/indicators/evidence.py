@@ -1,0 +1,104 @@
+"""compute_evidence: one row per account per side with every applicable indicator's columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+from rich.progress import Progress
+
+from kalasag.indicators.context import Context
+from kalasag.indicators.registry import INDICATORS, for_side
+from kalasag.model import KalasagConfig
+
+# The plain published rule (research note §1.4): I-01 AND I-05 AND (I-02 OR I-03 OR I-04), evaluated
+# on each side with the indicators as the research note defines them for that side: I-01 and I-05
+# exist on both sides; I-02 (frequency from one sender) and I-04 (fan-out) are sender indicators;
+# I-03 (fan-in) is a beneficiary indicator. The derived forms Kalasag adds (I-02 and I-04 seen
+# from the receiver, I-03 seen from the sender) are evidence for scoring but not part of the
+# plain rule. So: senders I-01 ∧ I-05 ∧ (I-02 ∨ I-04); receivers I-01 ∧ I-05 ∧ I-03.
+CORE_ALL = ("I-01", "I-05")
+CORE_ANY = ("I-02", "I-03", "I-04")
+CORE_RULE: dict[str, dict[str, tuple[str, ...]]] = {
+    "sender": {"all": ("I-01", "I-05"), "any": ("I-02", "I-04")},
+    "receiver": {"all": ("I-01", "I-05"), "any": ("I-03",)},
+}
+
+
+@dataclass
+class Evidence:
+    sender: ir.Table
+    receiver: ir.Table
+
+    def side(self, side: str) -> ir.Table:
+        return self.sender if side == "sender" else self.receiver
+
+
+def core_rule(table: ir.Table, side: str) -> ir.BooleanValue:
+    """The plain published rule on one side (see CORE_RULE); never NULL."""
+
+    def f(ind_id: str) -> ir.BooleanValue:
+        col = INDICATORS[ind_id].col("fired")
+        return table[col].fill_null(False) if col in table.columns else ibis.literal(False)
+
+    rule = CORE_RULE[side]
+    anyof = ibis.literal(False)
+    for i in rule["any"]:
+        anyof = anyof | f(i)
+    out = anyof
+    for i in rule["all"]:
+        out = out & f(i)
+    return out
+
+
+def _base(ctx: Context, side: str) -> ir.Table:
+    t = ctx.side_tx(side, watched_only=False)
+    return t.group_by("account_id").aggregate(
+        n_transactions=t.count().cast("int64"), total_usd=t.amount_usd.sum().cast("float64"),
+        first_seen=t.timestamp.min(), last_seen=t.timestamp.max(),
+        counterparties=t.counterpart_id.nunique().cast("int64"))
+
+
+def side_evidence(ctx: Context, side: str, progress: Progress | None = None, task: Any = None) -> ir.Table:
+    out = _base(ctx, side)
+    for ind in for_side(side):
+        ev = ctx.engine.materialize(ind.evidence(ctx, side))
+        j = out.left_join(ev, out.account_id == ev.account_id)
+        keep = [j[c] for c in out.columns]
+        extra = {}
+        for c in ev.columns:
+            if c == "account_id":
+                continue
+            if c == ind.col("fired"):
+                extra[c] = j[c].fill_null(False)
+            elif c == ind.col("strength"):
+                extra[c] = j[c].fill_null(0.0).cast("float64")
+            else:
+                extra[c] = j[c]
+        out = j.select(*keep, **extra)
+        if progress is not None:
+            progress.advance(task)
+    out = out.mutate(core_rule=core_rule(out, side))
+    return ctx.engine.materialize(out)
+
+
+def compute_evidence(engine: Any, transfers: ir.Table, config: KalasagConfig, progress: bool = False) -> Evidence:
+    """Evidence tables for senders and receivers (materialized). `progress` shows a rich bar."""
+    ctx = Context.build(engine, transfers, config)
+    total = len(for_side("sender")) + len(for_side("receiver"))
+    if progress:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("indicators", total=total)
+            s = side_evidence(ctx, "sender", bar, task)
+            r = side_evidence(ctx, "receiver", bar, task)
+    else:
+        s, r = side_evidence(ctx, "sender"), side_evidence(ctx, "receiver")
+    return Evidence(sender=s, receiver=r)
+
+
+def explain(indicator_id: str, row: Mapping[str, Any], side: str) -> str:
+    """The sentence of one indicator for one evidence row (the scoring room's `explain` callback)."""
+    return INDICATORS[indicator_id].explain(row, side)

@@ -1,0 +1,124 @@
+"""Name normalization and the "related" rule (I-05), as portable Ibis string expressions.
+
+Rule (documented in docs/indicators.md):
+
+1. Normalize a name: lower-case; strip accents (á→a, ñ→n…); drop apostrophes; a comma means
+   "SURNAME, GIVEN [MIDDLE]" and is reordered to "GIVEN [MIDDLE] SURNAME"; everything that is not a
+   letter becomes a space; "ma"→"maria", "sta"→"santa", "sto"→"santo"; generational suffixes
+   (jr, sr, ii, iii, iv) are dropped; surname particles are glued to the word after them
+   ("de la cruz", "dela cruz", "delacruz" → "delacruz"; "de los santos"/"delos santos" →
+   "delossantos"; "del rosario" → "delrosario"; "san juan" → "sanjuan"; "sta. maria" →
+   "santamaria"; "van der berg" → "vanderberg"); spaces are collapsed.
+2. Tokens: the last token is the surname; with three or more tokens the one before it is the middle
+   name (Filipino usage: the mother's maiden surname). Tokens of one letter are initials and are
+   never family names (a name whose surname is an initial has no usable family name).
+3. Two names are *related* iff their family-name sets {surname, middle name} intersect (the
+   middle name is used only when `use_middle_name` is true). If either side has no usable surname
+   (name missing, empty or only initials) the relation is *unknown* (NULL).
+
+Only lower, translate, re_replace, re_extract, nullif and comparisons are used: all
+exist in DuckDB and Spark SQL. Replacements never use back-references (their syntax differs).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+_ACCENT_MAP = {
+    "a": "áàâäãåāăą", "e": "éèêëēėę", "i": "íìîïīį", "o": "óòôöõøō", "u": "úùûüūų",
+    "n": "ñń", "c": "çćč", "y": "ýÿ", "s": "š", "z": "ž", "d": "đ",
+}
+ACCENTED = "".join(v for v in _ACCENT_MAP.values())
+PLAIN = "".join(k * len(v) for k, v in _ACCENT_MAP.items())
+
+# Abbreviations expanded as whole tokens.
+ABBREVIATIONS: tuple[tuple[str, str], ...] = (("ma", "maria"), ("sta", "santa"), ("sto", "santo"))
+SUFFIXES = r"\b(jr|sr|ii|iii|iv)\b"
+# Surname particles, glued to the next word. Order matters: simple particles first, then the
+# compounds the first pass produces ("de la" → "dela" → glued again).
+PARTICLES: tuple[str, ...] = (
+    "de", "di", "da", "do", "du", "van", "von", "san", "santa", "santo",
+    "la", "las", "los", "der", "den", "del", "dela", "delas", "delos", "vander", "vanden", "vonder",
+)
+
+
+def normalize_name(name: ir.StringValue) -> ir.StringValue:
+    """Normalized form of a personal name (NULL when nothing usable is left).
+
+    Written so that every step refers to the previous one once: the SQL stays small."""
+    s = name.lower().translate(ACCENTED, PLAIN).re_replace(r"['’`]", "")
+    # "surname, given middle" → "given middle surname"; without a comma: "" + " " + name.
+    # (re_extract, not split + element_at: Spark's ANSI mode fails on a missing array element.)
+    s = s.re_extract(r",(.*)$", 1) + " " + s.re_extract(r"^([^,]*)", 1)
+    s = s.re_replace(r"[^a-z]+", " ")
+    s = " " + s + " "
+    for short, full in ABBREVIATIONS:
+        s = s.re_replace(rf" {short} ", f" {full} ")
+    s = s.re_replace(SUFFIXES, " ").re_replace(r"\s+", " ")
+    for p in PARTICLES:
+        s = s.re_replace(rf"\b{p} ", p)
+    return s.strip().nullif("")
+
+
+def surname(norm: ir.StringValue) -> ir.StringValue:
+    """Last token of a normalized name, NULL when missing or an initial."""
+    return norm.re_extract(r"(?:^| )([a-z]{2,})$", 1).nullif("")
+
+
+def middle_name(norm: ir.StringValue) -> ir.StringValue:
+    """Second-to-last token of a normalized name of ≥ 3 tokens, NULL when absent or an initial."""
+    return norm.re_extract(r"^[a-z]+ (?:[a-z]+ )*([a-z]{2,}) [a-z]+$", 1).nullif("")
+
+
+def given_name(norm: ir.StringValue) -> ir.StringValue:
+    """First token of a normalized name of ≥ 2 tokens."""
+    return norm.re_extract(r"^([a-z]+) ", 1).nullif("")
+
+
+def identity_key(norm: ir.StringValue) -> ir.StringValue:
+    """"first-given|surname": the same person typed differently ("Ma. Cristina Dela Cruz",
+    "DELA CRUZ, MARIA C.") gets the same key (used by I-21)."""
+    return given_name(norm) + "|" + surname(norm)
+
+
+def _eq(a: ir.StringValue, b: ir.StringValue) -> ir.BooleanValue:
+    return (a == b).fill_null(False)
+
+
+def related(
+    sur_a: ir.StringValue,
+    mid_a: ir.StringValue,
+    sur_b: ir.StringValue,
+    mid_b: ir.StringValue,
+    use_middle_name: bool,
+) -> ir.BooleanValue:
+    """True/False by the family-name rule; NULL (unknown) when either surname is missing."""
+    rel = _eq(sur_a, sur_b)
+    if use_middle_name:
+        rel = rel | _eq(mid_a, sur_b) | _eq(sur_a, mid_b) | _eq(mid_a, mid_b)
+    return ibis.ifelse(sur_a.isnull() | sur_b.isnull(), ibis.null("boolean"), rel)
+
+
+def name_parts(table: ir.Table, column: str, prefix: str, engine=None) -> ir.Table:
+    """Distinct names of `column` with their normalized form, surname, middle name and identity key.
+    With an `engine`, the normalized names are materialized first (keeps the SQL small)."""
+    d = table.select(raw=table[column]).filter(lambda t: t.raw.notnull()).distinct()
+    d = d.mutate(norm=normalize_name(d.raw))
+    if engine is not None:
+        d = engine.materialize(d)
+    return d.select(
+        **{
+            column: d.raw,
+            f"{prefix}_norm": d.norm,
+            f"{prefix}_surname": surname(d.norm),
+            f"{prefix}_middle": middle_name(d.norm),
+            f"{prefix}_key": identity_key(d.norm),
+        }
+    )
+
+
+def phone_key(phone: ir.StringValue, digits: int) -> ir.StringValue:
+    """The last `digits` digits of a phone number (so +63 917…, 0917… and 917… agree)."""
+    d = phone.re_replace(r"[^0-9]", "")
+    return ibis.ifelse(d.length() >= digits, d.right(digits), ibis.null("string"))

@@ -1,0 +1,83 @@
+"""Rolling-window helpers written with plain windows, joins and aggregates (DuckDB and Spark).
+
+Window semantics used everywhere: a window of `W` seconds ending at a transfer at time t covers
+the transfers with t − W < ts ≤ t. Two transfers are "within 30 days" iff they are less than
+30·86400 s apart; transfers exactly 30 days apart are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis
+import ibis.expr.types as ir
+
+
+def trailing(t: ir.Table, keys: Sequence[str], seconds: int, ts: str = "ts_epoch"):
+    """RANGE window over `ts` covering (t − seconds, t] per `keys`."""
+    return ibis.range_window(preceding=int(seconds) - 1, following=0, group_by=[t[k] for k in keys], order_by=t[ts])
+
+
+def rolling_max(
+    t: ir.Table, keys: Sequence[str], seconds: int, name: str, value: str | None = None, ts: str = "ts_epoch"
+) -> ir.Table:
+    """Per `keys`: the maximum over the rows of the count (or sum of `value`) in the trailing window."""
+    w = trailing(t, keys, seconds, ts)
+    agg = t[value].sum() if value else t[ts].count()
+    x = t.mutate(_roll=agg.over(w))
+    return x.group_by(list(keys)).aggregate(**{name: x._roll.max()})
+
+
+def presence_intervals(
+    t: ir.Table, keys: Sequence[str], counterpart: str, seconds: int, ts: str = "ts_epoch"
+) -> ir.Table:
+    """Merge each (keys, counterpart) pair's transfers into islands [start, end) with
+    end = last transfer + seconds: the pair is "present" in the trailing window during the island.
+    Gaps-and-islands: a new island starts when the gap to the previous transfer is ≥ seconds."""
+    g = [*keys, counterpart]
+    x = t.select(*[t[c] for c in g], _ts=t[ts])
+    w = ibis.window(group_by=[x[c] for c in g], order_by=x._ts)
+    x = x.mutate(_prev=x._ts.lag().over(w))
+    x = x.mutate(_new=ibis.ifelse(x._prev.isnull() | (x._ts - x._prev >= seconds), 1, 0))
+    x = x.mutate(_island=x._new.sum().over(ibis.cumulative_window(group_by=[x[c] for c in g], order_by=[x._ts, x._new.desc()])))
+    return x.group_by([*g, "_island"]).aggregate(start=x._ts.min(), end=x._ts.max() + seconds).drop("_island")
+
+
+def max_concurrent_distinct(
+    t: ir.Table, keys: Sequence[str], counterpart: str, seconds: int, name: str, ts: str = "ts_epoch"
+) -> ir.Table:
+    """Per `keys`: the maximum number of distinct `counterpart` values seen in any trailing window
+    of `seconds` (COUNT(DISTINCT) OVER a range window, which Spark lacks, done as a sweep):
+    presence islands per pair, then +1 at each start and −1 at each end, ends before starts at the
+    same instant, and the maximum of the running sum."""
+    iv = presence_intervals(t, keys, counterpart, seconds, ts)
+    starts = iv.select(*[iv[k] for k in keys], _time=iv.start, _delta=ibis.literal(1, "int64"))
+    ends = iv.select(*[iv[k] for k in keys], _time=iv.end, _delta=ibis.literal(-1, "int64"))
+    ev = starts.union(ends, distinct=False)
+    w = ibis.cumulative_window(group_by=[ev[k] for k in keys], order_by=[ev._time, ev._delta])
+    ev = ev.mutate(_level=ev._delta.sum().over(w))
+    return ev.group_by(list(keys)).aggregate(**{name: ev._level.max().cast("int64")})
+
+
+def distinct_at_rows(
+    t: ir.Table, keys: Sequence[str], counterpart: str, seconds: int, name: str,
+    carry: Sequence[str] = (), ts: str = "ts_epoch",
+) -> ir.Table:
+    """For every row of `t`: the number of distinct `counterpart` values of its `keys` in the
+    trailing window (t − seconds, t] ending at the row, plus the `carry` columns of the row.
+
+    The same sweep as `max_concurrent_distinct`, with one "probe" event per row placed after the
+    ends (−1) and starts (+1) of the same instant: the running sum at a probe is the exact
+    windowed distinct count at that row."""
+    iv = presence_intervals(t, keys, counterpart, seconds, ts)
+    nulls = {c: ibis.null(t[c].type()) for c in carry}
+    k = [*keys]
+    ends = iv.select(*[iv[c] for c in k], _time=iv.end, _kind=ibis.literal(0, "int64"), _delta=ibis.literal(-1, "int64"), **nulls)
+    starts = iv.select(*[iv[c] for c in k], _time=iv.start, _kind=ibis.literal(1, "int64"), _delta=ibis.literal(1, "int64"), **nulls)
+    probes = t.select(*[t[c] for c in k], _time=t[ts], _kind=ibis.literal(2, "int64"), _delta=ibis.literal(0, "int64"),
+                      **{c: t[c] for c in carry})
+    ev = ends.union(starts, distinct=False).union(probes, distinct=False)
+    w = ibis.cumulative_window(group_by=[ev[c] for c in k], order_by=[ev._time, ev._kind])
+    ev = ev.mutate(**{name: ev._delta.sum().over(w).cast("int64")})
+    ev = ev.filter(ev._kind == 2)
+    return ev.select(*k, *carry, **{ts: ev._time, name: ev[name]})

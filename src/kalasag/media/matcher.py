@@ -1,0 +1,336 @@
+"""Matching files against banked hashes: images (PDQ + query variants + MD5/SHA-256) and videos
+(vPDQ semantics: de-duplicated frames, share of query frames and of banked frames matched)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kalasag.media.config import MediaConfig
+from kalasag.media.errors import MediaError
+from kalasag.media.hashing import detect_kind, file_digests, iter_sampled_frames, load_rgb, pdq_rgb
+from kalasag.media.index import PdqIndex
+from kalasag.media.listio import ListEntry, read_list
+from kalasag.media.store import MediaStore
+from kalasag.media.variants import query_variants, unletterbox
+
+
+@dataclass
+class Hit:
+    entry_id: int
+    list: str
+    ref: str
+    category: str
+    source: str
+    negative: bool
+    method: str  # pdq | md5 | sha256 | vpdq
+    distance: int
+    variant: str
+    query_pct: float | None = None
+    compared_pct: float | None = None
+    query_ranges: list[tuple[float, float]] = field(default_factory=list)
+    banked_ranges: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def entry(self) -> str:
+        return f"{self.list}:{self.ref}"
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items()}
+        d["entry"] = self.entry
+        return d
+
+
+@dataclass(frozen=True)
+class QueryFrame:
+    timestamp: float
+    frame_number: int
+    pdq: bytes
+    quality: int
+    alts: list[bytes]  # the frame's hash, then the hash without uniform bars (if any)
+    primary: bool = True  # on the banking grid (video_fps): counted for the query share
+
+
+@dataclass
+class FileMatch:
+    path: str
+    kind: str
+    quality: int | None
+    low_quality: bool
+    hits: list[Hit]
+    suppressed: list[dict] = field(default_factory=list)
+    frames: int = 0
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.hits)
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "matched": self.matched, "quality": self.quality,
+                "low_quality": self.low_quality, "frames": self.frames,
+                "hits": [h.as_dict() for h in self.hits], "suppressed": self.suppressed}
+
+
+def merge_ranges(times: list[float], gap: float) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for t in sorted(set(times)):
+        if out and t - out[-1][1] <= gap + 1e-6:
+            out[-1][1] = t
+        else:
+            out.append([t, t])
+    return [(round(a, 3), round(b, 3)) for a, b in out]
+
+
+class Matcher:
+    """In-memory banks built from the store (kept current with `refresh()`) or from a list file."""
+
+    def __init__(self, cfg: MediaConfig):
+        self.cfg = cfg
+        self.images = PdqIndex(cfg.match_distance)
+        self.frames = PdqIndex(cfg.match_distance)
+        self.meta: dict[int, dict] = {}
+        self.frame_entry: dict[int, int] = {}
+        self.frame_info: dict[int, tuple[float, bytes]] = {}
+        self.video_unique: dict[int, int] = {}  # entry id → number of unique good-quality frame hashes
+        self.by_md5: dict[str, set[int]] = {}
+        self.by_sha: dict[str, set[int]] = {}
+        self.store: MediaStore | None = None
+        self.seq = 0
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_store(cls, store: MediaStore, cfg: MediaConfig) -> Matcher:
+        m = cls(cfg)
+        m.store = store
+        m.seq = store.last_seq()
+        m._add_rows(store.entries())
+        return m
+
+    @classmethod
+    def from_list_file(cls, path: str | Path, cfg: MediaConfig, fmt: str = "auto") -> Matcher:
+        m = cls(cfg)
+        stem = Path(path).name
+        rows, frames = [], []
+        fid = 0
+        for i, e in enumerate(read_list(path, fmt), 1):
+            rows.append(_row_from_entry(i, e, e.list_name or stem, negative=False))
+            for t, h, q in e.frames:
+                fid += 1
+                frames.append((fid, i, t, h, q))
+        m._add_rows(rows, frames)
+        return m
+
+    def refresh(self) -> int:
+        """Apply the store's changes since the last look (adds and withdrawals); no rebuild."""
+        if self.store is None:
+            return 0
+        changes = self.store.changes_since(self.seq)
+        if not changes:
+            return 0
+        self.seq = changes[-1][0]
+        adds = [eid for _, action, eid in changes if action == "add"]
+        gone = [eid for _, action, eid in changes if action == "withdraw"]
+        if adds:
+            self._add_rows([r for r in self.store.entries(adds) if r["withdrawn_version"] is None])
+        if gone:
+            self._remove(gone)
+        return len(changes)
+
+    def _add_rows(self, rows: list[dict], frames: list[tuple] | None = None) -> None:
+        ids, hashes = [], []
+        min_q = self.cfg.min_quality
+        for r in rows:
+            self.meta[r["id"]] = r
+            if r.get("md5"):
+                self.by_md5.setdefault(r["md5"], set()).add(r["id"])
+            if r.get("sha256"):
+                self.by_sha.setdefault(r["sha256"], set()).add(r["id"])
+            if r["kind"] == "image" and r["pdq"] is not None and (r["quality"] is None or r["quality"] >= min_q):
+                ids.append(r["id"])
+                hashes.append(r["pdq"])
+        if ids:
+            self.images.add(ids, hashes)
+        video_ids = [r["id"] for r in rows if r["kind"] == "video"]
+        if frames is None and video_ids and self.store is not None:
+            frames = self.store.frames(video_ids)
+        fids, fh = [], []
+        uniq: dict[int, set[bytes]] = {}
+        for fid, eid, t, h, q in frames or []:
+            if q is not None and q < min_q:
+                continue
+            self.frame_entry[fid] = eid
+            self.frame_info[fid] = (t, h)
+            uniq.setdefault(eid, set()).add(h)
+            fids.append(fid)
+            fh.append(h)
+        for eid, s in uniq.items():
+            self.video_unique[eid] = len(s)
+        if fids:
+            self.frames.add(fids, fh)
+
+    def _remove(self, entry_ids: list[int]) -> None:
+        gone = set(entry_ids)
+        self.images.remove([e for e in gone if e in self.meta])
+        fids = [f for f, e in self.frame_entry.items() if e in gone]
+        self.frames.remove(fids)
+        for f in fids:
+            del self.frame_entry[f]
+        for e in gone:
+            r = self.meta.pop(e, None)
+            self.video_unique.pop(e, None)
+            if r:
+                self.by_md5.get(r.get("md5") or "", set()).discard(e)
+                self.by_sha.get(r.get("sha256") or "", set()).discard(e)
+
+    # ---------------------------------------------------------------- matching
+    def _hit(self, eid: int, method: str, distance: int, variant: str, **kw) -> Hit:
+        r = self.meta[eid]
+        return Hit(eid, r["list"], r["ref"], r.get("category") or "", r.get("source") or "", bool(r["negative"]),
+                   method, distance, variant, **kw)
+
+    def _exact(self, path: str) -> list[Hit]:
+        if not self.by_md5 and not self.by_sha:
+            return []
+        md5, sha = file_digests(path)
+        hits = [self._hit(e, "md5", 0, "md5") for e in sorted(self.by_md5.get(md5, ()))]
+        hits += [self._hit(e, "sha256", 0, "sha256") for e in sorted(self.by_sha.get(sha, ()))]
+        return hits
+
+    def match_file(self, path: str | Path) -> FileMatch:
+        path = str(path)
+        kind = detect_kind(path)
+        return self.match_image(path) if kind == "image" else self.match_video(path)
+
+    def match_image(self, path: str) -> FileMatch:
+        hits = self._exact(path)
+        rgb = load_rgb(path)
+        variants = query_variants(rgb, self.cfg)
+        del rgb
+        quality = variants[0].quality
+        low = quality < self.cfg.min_quality
+        good = [v for v in variants if v.quality >= self.cfg.min_quality] if not low else []
+        best: dict[int, Hit] = {}
+        if good:
+            hashes = [v.pdq for v in good]
+            for v, res in zip(good, self.images.search(hashes)):
+                for eid, dist in res:
+                    if eid not in best or dist < best[eid].distance:
+                        best[eid] = self._hit(eid, "pdq", dist, v.name)
+            for v, res in zip(good, self.frames.search(hashes)):
+                for fid, dist in res:
+                    eid = self.frame_entry[fid]
+                    if eid not in best or dist < best[eid].distance:
+                        t = self.frame_info[fid][0]
+                        best[eid] = self._hit(eid, "pdq", dist, f"{v.name}@frame {t:g}s", banked_ranges=[(t, t)])
+        hits += sorted(best.values(), key=lambda h: (h.distance, h.list, h.ref))
+        return self._finish(FileMatch(path, "image", quality, low, []), hits)
+
+    def video_query_frames(self, source: str, container=None):
+        """Sample the query densely (video_query_fps) and hash each frame plus, when it has uniform
+        bars, the frame without them. Yields QueryFrame; pixels are dropped frame by frame."""
+        cfg = self.cfg
+        step = 1.0 / cfg.video_fps
+        next_primary = 0.0
+        for t, number, rgb in iter_sampled_frames(source, cfg.video_query_fps, container):
+            primary = t + 1e-6 >= next_primary
+            if primary:
+                next_primary = (int(t / step + 1e-6) + 1) * step
+            pdq, q = pdq_rgb(rgb)
+            alts = [pdq]
+            if cfg.unletterbox:
+                trimmed = unletterbox(rgb, cfg.unletterbox_tolerance, cfg.unletterbox_min_fraction)
+                if trimmed is not None and min(trimmed.shape[:2]) >= 5:
+                    h2, q2 = pdq_rgb(trimmed)
+                    if q2 >= cfg.min_quality:
+                        alts.append(h2)
+            yield QueryFrame(round(t, 3), number, pdq, q, alts, primary)
+
+    def match_video(self, path: str, frames: list[QueryFrame] | None = None) -> FileMatch:
+        hits = self._exact(path)
+        if frames is None:
+            frames = list(self.video_query_frames(path))
+        if not frames:
+            raise MediaError(f"{path}: no decodable video frames")
+        cfg = self.cfg
+        good = [f for f in frames if f.quality >= cfg.min_quality]
+        # unique query frames (vPDQ de-duplicates identical frame hashes)
+        uniq: dict[bytes, list[bytes]] = {}
+        times: dict[bytes, list[float]] = {}
+        for f in good:
+            uniq.setdefault(f.pdq, f.alts)
+            times.setdefault(f.pdq, []).append(f.timestamp)
+        keys = list(uniq)
+        flat = [(k, a) for k in keys for a in uniq[k]]
+        gap = 1.5 / cfg.video_query_fps
+        per_entry: dict[int, dict] = {}
+        frame_res = self.frames.search([a for _, a in flat]) if flat else []
+        for (qk, _), res in zip(flat, frame_res):
+            for fid, dist in res:
+                eid = self.frame_entry[fid]
+                st = per_entry.setdefault(eid, {"q": set(), "b": set(), "bt": [], "qt": [], "d": 999})
+                t, bh = self.frame_info[fid]
+                if qk not in st["q"]:
+                    st["qt"] += times[qk]
+                st["q"].add(qk)
+                st["b"].add(bh)
+                st["bt"].append(t)
+                st["d"] = min(st["d"], dist)
+        primary = {f.pdq for f in good if f.primary}
+        for eid, st in per_entry.items():
+            qpct = 100.0 * len(st["q"] & primary) / max(1, len(primary))
+            cpct = 100.0 * len(st["b"]) / max(1, self.video_unique.get(eid, 1))
+            if len(st["q"]) >= cfg.video_min_matched_frames and (
+                qpct >= cfg.video_min_query_pct or cpct >= cfg.video_min_compared_pct
+            ):
+                hits.append(self._hit(eid, "vpdq", st["d"], f"video query {qpct:.1f}% compared {cpct:.1f}%",
+                                      query_pct=round(qpct, 2), compared_pct=round(cpct, 2),
+                                      query_ranges=merge_ranges(st["qt"], gap),
+                                      banked_ranges=merge_ranges(st["bt"], 1.5 / cfg.video_fps)))
+        # banked images seen in a frame
+        best: dict[int, Hit] = {}
+        for (qk, _), res in zip(flat, self.images.search([a for _, a in flat]) if flat else []):
+            for eid, dist in res:
+                if eid not in best or dist < best[eid].distance:
+                    t0 = min(times[qk])
+                    best[eid] = self._hit(eid, "pdq", dist, f"frame {t0:g}s", query_ranges=merge_ranges(times[qk], gap))
+        hits += sorted(best.values(), key=lambda h: (h.distance, h.list, h.ref))
+        quality = int(np.median([f.quality for f in frames]))
+        fm = FileMatch(path, "video", quality, not good, [], frames=len(frames))
+        return self._finish(fm, hits)
+
+    @staticmethod
+    def _finish(fm: FileMatch, hits: list[Hit]) -> FileMatch:
+        """Negative lists: a positive hit is suppressed when a negative entry is at least as close."""
+        neg = [h for h in hits if h.negative]
+        pos = [h for h in hits if not h.negative]
+        keep = []
+        for h in pos:
+            blocker = next((n for n in neg if n.method == h.method and n.distance <= h.distance), None)
+            if blocker is None and h.method in ("vpdq",):
+                blocker = next((n for n in neg if n.method == "vpdq" and (n.compared_pct or 0) >= (h.compared_pct or 0)), None)
+            if blocker is None:
+                keep.append(h)
+            else:
+                fm.suppressed.append({"entry": h.entry, "distance": h.distance, "by": blocker.entry,
+                                      "by_distance": blocker.distance})
+        keep.sort(key=lambda h: (h.method not in ("md5", "sha256"), -(h.compared_pct or 0), h.distance))
+        fm.hits = keep
+        return fm
+
+
+def _row_from_entry(i: int, e: ListEntry, list_name: str, negative: bool) -> dict:
+    return {"id": i, "list": list_name, "ref": e.ref, "kind": e.kind, "pdq": e.pdq, "quality": e.quality,
+            "md5": e.md5, "sha256": e.sha256, "category": e.category, "source": e.source,
+            "metadata": json.dumps(e.metadata), "negative": negative, "withdrawn_version": None}
+
+
+def check_threshold(distance: int) -> None:
+    if not 0 <= distance <= 256:
+        raise MediaError(f"distance must be within 0..256, got {distance}")

@@ -1,0 +1,199 @@
+"""`kalasag scan`: ingest → evidence → scoring → explanations → run directory.
+
+Every tabular step is an Ibis expression executed by the engine; only the alerted accounts (and
+the transfers of the top alerts, for the report's plots) are brought into Python.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+import kalasag
+from kalasag import indicators as ind
+from kalasag import ingest, report
+from kalasag.engine import Engine, connect
+from kalasag.model import SIDES, KalasagConfig, load_config
+from kalasag.pipeline.progress import Stages
+from kalasag.scoring import IndicatorRef, explain_row, score_table
+
+ALERT_OUTPUT_COLUMNS = [
+    "account_id", "side", "score", "risk_level", "indicators", "explanation", "n_transactions",
+    "total_usd", "first_seen", "last_seen", "counterparties",
+]
+
+
+@dataclass
+class ScanResult:
+    out_dir: Path
+    run: dict[str, Any]
+    alerts: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def indicator_refs() -> list[IndicatorRef]:
+    return [IndicatorRef(i.id, i.slug, i.name) for i in ind.INDICATORS.values()]
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"kalasag": kalasag.__version__, "python": platform.python_version()}
+    for pkg in ("ibis-framework", "duckdb", "pyspark", "pandas", "pyarrow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _account_details(engine: Engine, transfers: ir.Table, side: str, ids: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Transfers of a few alerted accounts, shaped for the report's plots."""
+    if not ids:
+        return {}
+    own, other = ("sender", "receiver") if side == "sender" else ("receiver", "sender")
+    t = transfers.filter(transfers[f"{own}_id"].isin(ids))
+    t = ind.with_local_hour(engine, t, "sender_country", "sender_local_hour")
+    t = t.select(
+        account_id=t[f"{own}_id"],
+        timestamp=t.timestamp,
+        amount=t.amount,
+        currency=t.currency,
+        amount_usd=t.amount_usd,
+        channel=t.channel,
+        counterparty_id=t[f"{other}_id"],
+        counterparty_name=t[f"{other}_name"],
+        counterparty_country=t[f"{other}_country"],
+        reference=t.reference,
+        sender_local_hour=t.sender_local_hour,
+    ).order_by("timestamp")
+    df = engine.fetch(t)
+    return {(acc, side): g.drop(columns="account_id").reset_index(drop=True) for acc, g in df.groupby("account_id")}
+
+
+def scan(
+    input_path: str | Path,
+    out_dir: str | Path,
+    *,
+    config: KalasagConfig | None = None,
+    config_path: str | Path | None = None,
+    mapping: str | Path | None = None,
+    fx: str | Path | None = None,
+    engine: Engine | str = "duckdb",
+    now: datetime | None = None,
+    quiet: bool = False,
+    write_report: bool = True,
+) -> ScanResult:
+    started = datetime.now(UTC)
+    config = config or load_config(config_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    eng = connect(engine) if isinstance(engine, str) else engine
+    timings: dict[str, float] = {}
+    files: dict[str, Path] = {}
+    refs = indicator_refs()
+
+    with Stages(quiet=quiet, total=6) as stages:
+        with stages.step("ingest", timings):
+            ing = ingest.ingest(eng, input_path, config=config, mapping=mapping, fx=fx, now=now)
+            files["quarantine"] = eng.write(ing.quarantine, out / "quarantine.csv")
+
+        with stages.step("evidence", timings):
+            evidence = ind.compute_evidence(eng, ing.transfers, config)
+
+        scored: dict[str, ir.Table] = {}
+        with stages.step("scoring", timings):
+            for side in SIDES:
+                table = evidence.sender if side == "sender" else evidence.receiver
+                scored[side] = eng.materialize(score_table(table, side, refs, config).mutate(side=ibis.literal(side)))
+            all_scores = ibis.union(
+                *[s.select("account_id", "side", "score", "alerted", "risk_level", "core_rule", "indicators") for s in scored.values()]
+            )
+            files["scores"] = eng.write(all_scores, out / "scores.parquet")
+
+        frames = []
+        with stages.step("explain", timings):
+            for side in SIDES:
+                s = scored[side]
+                alerted = eng.fetch(s.filter(s.alerted).order_by(ibis.desc("score")))
+                if len(alerted):
+                    alerted["explanation"] = [
+                        explain_row(row, side, refs, config, ind.explain) for row in alerted.to_dict("records")
+                    ]
+                else:
+                    alerted["explanation"] = pd.Series(dtype="string")
+                frames.append(alerted)
+            alerts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            alerts = alerts.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+            evidence_cols = [c for c in alerts.columns if c not in ALERT_OUTPUT_COLUMNS and c not in ("logit", "alerted")]
+            alert_table = alerts[ALERT_OUTPUT_COLUMNS]
+            files["alerts_csv"] = out / "alerts.csv"
+            alert_table.to_csv(files["alerts_csv"], index=False)
+            files["alerts_parquet"] = out / "alerts.parquet"
+            alert_table.to_parquet(files["alerts_parquet"], index=False)
+            # the numbers behind every explanation, for audit
+            files["alert_evidence"] = out / "alert_evidence.parquet"
+            alerts[["account_id", "side", *evidence_cols]].to_parquet(files["alert_evidence"], index=False)
+
+        counts_accounts = {side: eng.count(scored[side]) for side in SIDES}
+        counts_alerts = {side: int((alerts["side"] == side).sum()) if len(alerts) else 0 for side in SIDES}
+        run: dict[str, Any] = {
+            "input": str(input_path),
+            "input_format": ing.input_format,
+            "out_dir": str(out),
+            "engine": eng.kind,
+            "started": started.isoformat(),
+            "counts": {
+                "rows_in": ing.rows_in,
+                "accepted": ing.accepted,
+                "quarantined": ing.quarantined,
+                "accounts": counts_accounts,
+                "alerts": counts_alerts,
+                "alerts_by_risk": alerts.groupby(["side", "risk_level"]).size().rename("n").reset_index().to_dict("records")
+                if len(alerts)
+                else [],
+            },
+            "quarantine_reasons": dict(ing.reasons),
+            "notes": list(ing.notes),
+            "fx_source": ing.fx_source,
+            "versions": versions(),
+            "config_sha256": config.digest(),
+            "thresholds": {
+                "alert": config.scoring.alert_threshold,
+                "high": config.scoring.risk_high,
+                "medium": config.scoring.risk_medium,
+            },
+            "indicators": {i.id: {"name": i.name, "source": i.source} for i in ind.INDICATORS.values()},
+            "timings": timings,
+        }
+        if ing.rows_in != ing.accepted + ing.quarantined:  # pragma: no cover - a bug, never a user error
+            raise RuntimeError(f"counts do not reconcile: {ing.rows_in} != {ing.accepted} + {ing.quarantined}")
+
+        with stages.step("report", timings):
+            if write_report:
+                details: dict[tuple[str, str], pd.DataFrame] = {}
+                for side in SIDES:
+                    top = alerts[alerts["side"] == side].head(config.report.top_alerts)["account_id"].tolist() if len(alerts) else []
+                    details.update(_account_details(eng, ing.transfers, side, top))
+                run["finished"] = datetime.now(UTC).isoformat()
+                files["report"] = report.write_report(out / "report.html", run=run, alerts=alert_table, details=details)
+
+        with stages.step("run.json", timings):
+            run["finished"] = datetime.now(UTC).isoformat()
+            run["timings"] = {k: round(v, 3) for k, v in timings.items()}
+            run["files"] = {k: str(v) for k, v in files.items()}
+            files["run"] = out / "run.json"
+            files["run"].write_text(json.dumps(run, indent=2, default=str))
+
+    return ScanResult(out_dir=out, run=run, alerts=alert_table, files=files)

@@ -1,0 +1,423 @@
+"""Media room: hashing, query variants, hash lists, index, matching, CLI contract, never-the-media.
+
+Uses only the benign shared samples (bridge photo, labelme photos, chair/pattern/doorknob clips) and
+generated abstract images."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pdqhash", reason="pdqhash not installed (make install)")
+pytest.importorskip("av", reason="PyAV not installed (make install)")
+
+from PIL import Image  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from kalasag.cli.media import app  # noqa: E402
+from kalasag.media import (  # noqa: E402
+    Matcher, MediaError, MediaStore, PdqIndex, hamming, hash_image, hash_video, load_media_config, pdq_rgb,
+    query_variants, read_list, unletterbox,
+)
+from kalasag.media import robustness as T  # noqa: E402
+from kalasag.media.hashing import load_rgb  # noqa: E402
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason=f"shared media samples not found at {MEDIA}")
+PDQ = MEDIA / "pdq"
+VIDEO = MEDIA / "video"
+BRIDGE = PDQ / "bridge-mods" / "aaa-orig.jpg"
+# PdqSignal.get_examples()[0] in python-threatexchange: pdqhash + PIL on aaa-orig.jpg (research note §1.3)
+PYTX_BRIDGE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+runner = CliRunner()
+# leading bytes of image/video files: JPEG, PNG, GIF, BMP, RIFF (WebP/AVI), Matroska/WebM, TIFF, FLV, MPEG-PS
+MEDIA_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"RIFF", b"\x1aE\xdf\xa3", b"II*\x00", b"MM\x00*",
+               b"FLV", b"\x00\x00\x01\xba")
+
+
+def cfg(**kw):
+    return load_media_config(**kw)
+
+
+def save(rgb: np.ndarray, path: Path) -> Path:
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+# ------------------------------------------------------------------ hashing
+@needs_media
+def test_bridge_hash_equals_pytx_golden_vector_and_is_stable():
+    a, b = hash_image(BRIDGE), hash_image(BRIDGE)
+    assert a.pdq_hex == PYTX_BRIDGE
+    assert (a.pdq, a.quality, a.md5, a.sha256) == (b.pdq, b.quality, b.md5, b.sha256)
+    assert a.quality == 100 and (a.width, a.height) == (1600, 1004)
+
+
+@needs_media
+def test_hashes_within_documented_distance_of_published_reference():
+    rows = list(csv.DictReader((PDQ / "expected.csv").open()))
+    assert len(rows) == 20
+    dists = {r["file"]: hamming(hash_image(PDQ / r["file"]).pdq_hex, r["pdq_hex"]) for r in rows}
+    # docs/media.md: cpp-reference 2-8 bits, python-reference 0-12 bits (pdq/README conformance: <= 10 for C++)
+    assert max(d for f, d in dists.items() if f.startswith("dih/")) <= 10
+    assert max(dists.values()) <= 12
+    assert dists["bridge-mods/square-512x512.jpg"] == 0
+
+
+@needs_media
+def test_low_quality_is_flagged_not_matched(tmp_path):
+    q3 = PDQ / "labelme-subset" / "q0003.jpg"
+    assert hash_image(q3).quality < 50
+    lst = tmp_path / "l.csv"
+    lst.write_text(f"pdq_hex\n{hash_image(q3).pdq_hex}\n")
+    r = runner.invoke(app, ["match", str(q3), "--list", str(lst)])
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[1] == f"{q3},false,,,low_quality"
+
+
+def test_hamming_and_bad_hash():
+    assert hamming("0" * 64, "f" + "0" * 63) == 4
+    with pytest.raises(MediaError, match="not a PDQ hash"):
+        hamming("xyz", "0" * 64)
+
+
+# ------------------------------------------------------------------ variants
+@needs_media
+def test_dihedral_reference_images_match_original_only_through_variants():
+    orig = hash_image(PDQ / "dih" / "bridge-1-original.jpg").pdq
+    expected = {"bridge-2-rotate-90.jpg", "bridge-3-rotate-180.jpg", "bridge-4-rotate-270.jpg",
+                "bridge-5-flipx.jpg", "bridge-6-flipy.jpg", "bridge-7-flip-plus-1.jpg", "bridge-8-flip-minus-1.jpg"}
+    c = cfg(crops=[], uncrops=[], rotations=[], unletterbox=False)
+    seen = set()
+    for name in expected:
+        rgb = load_rgb(PDQ / "dih" / name)
+        vs = query_variants(rgb, c)
+        assert hamming(vs[0].pdq, orig) > 31, name  # plain PDQ misses it
+        best = min(vs, key=lambda v: hamming(v.pdq, orig))
+        assert hamming(best.pdq, orig) <= 10, name
+        seen.add(best.name)
+    assert seen == {"rot90", "rot180", "rot270", "flip_h", "flip_v", "transpose", "transverse"}
+
+
+def test_unletterbox_removes_bars_of_any_colour():
+    img = T.generated_image(1, (200, 100))
+    boxed = np.concatenate([np.full((20, 200, 3), 7, np.uint8), img, np.full((20, 200, 3), 7, np.uint8)])
+    trimmed = unletterbox(boxed)
+    assert trimmed.shape == img.shape and np.array_equal(trimmed, img)
+    pillar = np.concatenate([np.full((100, 30, 3), 250, np.uint8), img, np.full((100, 30, 3), 250, np.uint8)], axis=1)
+    assert unletterbox(pillar).shape == img.shape
+    assert unletterbox(img) is None
+
+
+@needs_media
+@pytest.mark.parametrize("transform,plain_misses", [
+    ("letterbox_10", True), ("mirror", True), ("rotate_2", True), ("crop_95", True), ("grey", False), ("jpeg_q20", False),
+])
+def test_transformed_bridge_matches_through_a_variant(tmp_path, transform, plain_misses):
+    rgb = load_rgb(BRIDGE)
+    bank = tmp_path / "bank.csv"
+    bank.write_text(f"pdq_hex,entry,category\n{pdq_rgb(rgb)[0].hex()},bridge,test\n")
+    q = save(T.TRANSFORMS[transform](rgb), tmp_path / f"{transform}.png")
+    m = Matcher.from_list_file(bank, cfg())
+    res = m.match_image(str(q))
+    assert res.matched and res.best.entry == "bank.csv:bridge", transform
+    assert res.best.distance <= 31
+    plain = pdq_rgb(load_rgb(q))[0]
+    assert (hamming(plain, pdq_rgb(rgb)[0]) > 31) == plain_misses
+
+
+@needs_media
+def test_unrelated_images_do_not_match_even_with_all_variants(tmp_path):
+    photos = [BRIDGE] + sorted((PDQ / "labelme-subset").glob("*.jpg"))
+    gens = [save(T.generated_image(s), tmp_path / f"g{s}.png") for s in range(4)]
+    files = photos + gens
+    hashes = [hash_image(p) for p in files]
+    bank = tmp_path / "bank.csv"
+    bank.write_text("pdq_hex,entry\n" + "".join(f"{h.pdq_hex},{Path(h.path).name}\n" for h in hashes if h.quality >= 50))
+    m = Matcher.from_list_file(bank, cfg())
+    for p in files:
+        res = m.match_image(str(p))
+        assert {h.ref for h in res.hits} <= {p.name}, (p, [h.entry for h in res.hits])
+
+
+# ------------------------------------------------------------------ lists
+def test_list_import_errors_name_the_line(tmp_path):
+    good = "a" * 64
+    hexf = tmp_path / "l.txt"
+    hexf.write_text(f"# comment\n{good}\n\nnot-a-hash\n")
+    with pytest.raises(MediaError, match=r"l\.txt:4: not a PDQ hash"):
+        read_list(hexf)
+    c = tmp_path / "l.csv"
+    c.write_text(f"pdq_hex,quality\n{good},90\n{good},high\n")
+    with pytest.raises(MediaError, match=r"l\.csv:3: quality is not a number"):
+        read_list(c)
+    c.write_text("hash,name\nabc,x\n")
+    with pytest.raises(MediaError, match=r"l\.csv:1: CSV header has no pdq_hex"):
+        read_list(c)
+    c.write_text(f"pdq_hex,entry\n{good},x,extra\n")
+    with pytest.raises(MediaError, match=r"l\.csv:2: 3 fields, header has 2"):
+        read_list(c)
+    j = tmp_path / "te.json"
+    j.write_text('{"signal_type": "pdq", "signal_value": "' + good + '", "id": 7}\n{"signal_type": "pdq", "signal_value": "12"}\n')
+    with pytest.raises(MediaError, match=r"te\.json:2: not a PDQ hash"):
+        read_list(j)
+    r = runner.invoke(app, ["lists", "import", str(hexf), "--name", "x", "--state", str(tmp_path / "s")])
+    assert r.exit_code == 2 and "l.txt:4" in r.output and "Traceback" not in r.output
+
+
+def test_list_formats_carry_metadata(tmp_path):
+    h1, h2 = "1" * 64, "2" * 64
+    c = tmp_path / "l.csv"
+    c.write_text(f"pdq_hex,list,category,source,entry,note\n{h1},ncmec,A1,hub,e1,first\n")
+    [e] = read_list(c)
+    assert (e.ref, e.list_name, e.category, e.source, e.metadata, e.pdq.hex()) == ("e1", "ncmec", "A1", "hub", {"note": "first"}, h1)
+    te = tmp_path / "export.json"
+    te.write_text(json.dumps([{"signal_type": "pdq", "signal_value": h1, "id": 11, "tags": ["a", "b"]},
+                              {"signal_type": "video_md5", "signal_value": "d" * 32, "id": 12},
+                              {"signal_type": "url", "signal_value": "x", "id": 13}]))
+    es = read_list(te)
+    assert [(x.ref, x.kind) for x in es] == [("11", "image"), ("12", "exact")]
+    assert es[0].metadata == {"tags": "a,b"}
+    txt = tmp_path / "signals.txt"
+    txt.write_text(f"pdq {h2}\n")
+    assert read_list(txt)[0].pdq.hex() == h2
+
+
+def test_store_versions_add_withdraw_without_rebuild(tmp_path):
+    h = [f"{i:02x}" * 32 for i in (0x11, 0x5A, 0xC3)]  # 128 bits apart
+    f1 = tmp_path / "a.txt"
+    f1.write_text(f"{h[0]}\n{h[1]}\n")
+    f2 = tmp_path / "b.txt"
+    f2.write_text(f"{h[1]}\n{h[2]}\n")
+    st = MediaStore(tmp_path / "state")
+    assert st.import_entries("L", read_list(f1)).version == 1
+    m = Matcher.from_store(st, cfg())
+    assert {e for e, _ in m.images.search([h[2]])[0]} == set()
+    res = st.import_entries("L", read_list(f2))
+    assert (res.version, res.added, res.duplicates) == (2, 1, 1)
+    assert m.refresh() == 1  # the running matcher picks up the new entry
+    assert [m.meta[e]["ref"] for e, _ in m.images.search([h[2]])[0]] == [h[2]]
+    assert st.withdraw("L", refs=[h[0]]).version == 3
+    m.refresh()
+    assert m.images.search([h[0]])[0] == []
+    assert st.entry_refs("L", 1) == [h[0], h[1]]
+    assert st.entry_refs("L", 2) == [h[0], h[1], h[2]]
+    assert st.entry_refs("L") == [h[1], h[2]]
+    with pytest.raises(MediaError, match="nothing to withdraw"):
+        st.withdraw("L", refs=["nope"])
+
+
+@needs_media
+def test_negative_list_suppresses_a_known_false_positive(tmp_path):
+    st = MediaStore(tmp_path / "s")
+    bh = hash_image(BRIDGE).pdq_hex
+    near = bytes(np.frombuffer(bytes.fromhex(bh), np.uint8) ^ np.array([0xFF, 0xFF, 0xFF] + [0] * 29, np.uint8)).hex()
+    (tmp_path / "pos.txt").write_text(near + "\n")  # 24 bits away: a match
+    (tmp_path / "neg.txt").write_text(bh + "\n")  # the benign image itself: a known false positive
+    st.import_entries("pos", read_list(tmp_path / "pos.txt"))
+    r = Matcher.from_store(st, cfg()).match_image(str(BRIDGE))
+    assert r.matched and r.best.distance == 24
+    st.import_entries("fp", read_list(tmp_path / "neg.txt"), negative=True)
+    r = Matcher.from_store(st, cfg()).match_image(str(BRIDGE))
+    assert not r.matched
+    assert r.suppressed == [{"entry": f"pos:{near}", "distance": 24, "by": f"fp:{bh}", "by_distance": 0}]
+
+
+# ------------------------------------------------------------------ index
+def _flip(rng, h, k):
+    out = h.copy()
+    for p in rng.choice(256, k, replace=False):
+        out[p // 8] ^= 1 << (p % 8)
+    return out
+
+
+@pytest.mark.parametrize("distance", [15, 31, 40])
+def test_index_equals_faiss_brute_force(distance):
+    faiss = pytest.importorskip("faiss")
+    rng = np.random.default_rng(distance)
+    db = rng.integers(0, 256, (20000, 32), dtype=np.uint8)
+    db[100:110] = db[5]  # duplicates
+    q = np.stack([_flip(rng, db[i], int(rng.integers(0, 48))) for i in rng.integers(0, 20000, 300)])
+    q = np.concatenate([q, rng.integers(0, 256, (50, 32), dtype=np.uint8), db[5:6]])
+    idx = PdqIndex(distance, delta_limit=1000)
+    idx.add(np.arange(15000), db[:15000])
+    idx.add(np.arange(15000, 20000), db[15000:])  # delta segment, then compaction past the limit
+    idx.add([20000], db[3:4])  # stays in the delta
+    flat = faiss.IndexBinaryFlat(256)
+    flat.add(np.concatenate([db, db[3:4]]))
+    lims, D, I = flat.range_search(q, distance + 1)
+    mine = idx.search(q)
+    found = 0
+    for i in range(len(q)):
+        ref = sorted((int(I[j]), int(D[j])) for j in range(lims[i], lims[i + 1]))
+        assert sorted(mine[i]) == ref, i
+        found += len(ref)
+    assert found > 50
+    assert len(mine[-1]) == 11  # the 11 identical copies of db[5]
+
+
+def test_index_add_then_withdraw_is_immediate():
+    rng = np.random.default_rng(0)
+    db = rng.integers(0, 256, (5000, 32), dtype=np.uint8)
+    idx = PdqIndex(31)
+    idx.add(np.arange(5000), db)
+    new = rng.integers(0, 256, (1, 32), dtype=np.uint8)
+    assert idx.search(new)[0] == []
+    idx.add([99999], new)
+    assert idx.search(new)[0] == [(99999, 0)]
+    idx.remove([99999, 7])
+    assert idx.search(new)[0] == [] and idx.search(db[7:8])[0] == []
+    idx.compact()
+    assert len(idx) == 4999 and idx.search(db[8:9])[0] == [(8, 0)]
+
+
+# ------------------------------------------------------------------ video
+VCFG = dict(video_query_fps=2.0)
+
+
+@pytest.fixture(scope="module")
+def video_bank(tmp_path_factory):
+    if not VIDEO.is_dir():
+        pytest.skip(f"shared media samples not found at {MEDIA}")
+    st = MediaStore(tmp_path_factory.mktemp("vstate"))
+    r = runner.invoke(app, ["lists", "add", str(VIDEO / "chair-orig-22-sd-bar.mp4"), str(VIDEO / "pattern-hd-no-bar.mp4"),
+                            "--name", "videos", "--state", str(st.state_dir)])
+    assert r.exit_code == 0, r.output
+    return Matcher.from_store(st, cfg(**VCFG))
+
+
+@needs_media
+@pytest.mark.parametrize("query,expected", [
+    ("chair-22-sd-grey-bar.mp4", "videos:chair-orig-22-sd-bar.mp4"),
+    ("chair-22-sd-sepia-bar.mp4", "videos:chair-orig-22-sd-bar.mp4"),
+    ("chair-22-with-small-logo-bar.mp4", "videos:chair-orig-22-sd-bar.mp4"),
+    ("chair-20-sd-bar.mp4", "videos:chair-orig-22-sd-bar.mp4"),
+    ("pattern-sd-grey-bar.mp4", "videos:pattern-hd-no-bar.mp4"),
+    ("pattern-sd-with-small-logo-bar.mp4", "videos:pattern-hd-no-bar.mp4"),
+    ("doorknob-hd-no-bar.mp4", None),
+])
+def test_video_variants_match_their_originals_and_other_subjects_do_not(video_bank, query, expected):
+    r = video_bank.match_video(str(VIDEO / query))
+    entries = [h.entry for h in r.hits if h.method == "vpdq"]
+    if expected is None:
+        assert entries == []
+        return
+    assert entries == [expected]
+    h = r.hits[0]
+    assert h.compared_pct >= 80 and h.query_pct >= 80
+    assert h.query_ranges and h.query_ranges[0][0] <= 1.0 and h.banked_ranges
+
+
+@needs_media
+def test_video_exact_md5_and_vpdq_hits(video_bank):
+    r = video_bank.match_video(str(VIDEO / "pattern-hd-no-bar.mp4"))
+    assert [h.method for h in r.hits][:2] == ["md5", "sha256"]
+    assert any(h.method == "vpdq" and h.compared_pct == 100.0 for h in r.hits)
+
+
+@needs_media
+def test_video_frame_sampling_is_one_per_second_with_timestamps():
+    v = hash_video(VIDEO / "doorknob-hd-no-bar.mp4", 1.0)
+    assert [f.timestamp for f in v.frames] == [0.0, 1.0, 2.0, 3.0]
+    assert hash_video(VIDEO / "doorknob-hd-no-bar.mp4", 1.0).frames == v.frames
+
+
+@needs_media
+def test_watch_alerts_on_a_banked_video_and_reports_latency(video_bank):
+    from kalasag.media import watch
+
+    alerts = list(watch(str(VIDEO / "chair-22-sd-grey-bar.mp4"), video_bank, max_seconds=6))
+    assert [a.entry for a in alerts] == ["videos:chair-orig-22-sd-bar.mp4"]
+    a = alerts[0]
+    assert a.matched_frames >= 3 and a.first_match_time <= a.alert_time <= 3.0
+    assert 0 <= a.latency_s < 5
+    assert list(watch(str(VIDEO / "doorknob-hd-no-bar.mp4"), video_bank)) == []
+
+
+# ------------------------------------------------------------------ CLI contract
+@needs_media
+def test_cli_hash_csv_contract():
+    clip = VIDEO / "doorknob-hd-no-bar.mp4"
+    r = runner.invoke(app, ["hash", str(BRIDGE), str(clip), "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert list(rows[0]) == ["path", "kind", "pdq_hex", "quality", "md5", "sha256", "timestamp"]
+    assert (rows[0]["kind"], rows[0]["pdq_hex"], rows[0]["quality"], rows[0]["timestamp"]) == ("image", PYTX_BRIDGE, "100", "")
+    video = [r for r in rows if r["kind"] == "video"]
+    assert [v["timestamp"] for v in video] == ["0.000", "1.000", "2.000", "3.000"]
+    assert len({v["md5"] for v in video}) == 1 and len(rows) == 5
+
+
+@needs_media
+def test_cli_match_csv_contract_without_import(tmp_path):
+    lst = tmp_path / "HASHES.csv"
+    lst.write_text(f"pdq_hex,entry,category\n{PYTX_BRIDGE},bridge-1,test\n")
+    flip = PDQ / "dih" / "bridge-6-flipy.jpg"
+    other = PDQ / "labelme-subset" / "q1050.jpg"
+    r = runner.invoke(app, ["match", str(flip), str(other), "--list", str(lst), "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert list(rows[0]) == ["path", "matched", "entry", "distance", "variant"]
+    assert rows[0]["matched"] == "true" and rows[0]["entry"] == "HASHES.csv:bridge-1"
+    assert int(rows[0]["distance"]) <= 10 and rows[0]["variant"] in ("flip_h", "flip_v")
+    assert (rows[1]["matched"], rows[1]["entry"], rows[1]["distance"]) == ("false", "", "")
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    r = runner.invoke(app, ["hash", str(tmp_path / "missing.jpg")])
+    assert r.exit_code == 2 and r.output.strip().count("\n") == 0 and "no such file" in r.output
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00not media" * 10)
+    r = runner.invoke(app, ["hash", str(junk)])
+    assert r.exit_code == 2 and "not an image or video" in r.output
+    r = runner.invoke(app, ["match", str(junk), "--state", str(tmp_path / "empty")])
+    assert r.exit_code == 2 and "no hash lists" in r.output
+
+
+# ------------------------------------------------------------------ never the media
+@needs_media
+def test_nothing_but_hashes_is_written(tmp_path):
+    import av
+
+    state, out = tmp_path / "state", tmp_path / "out"
+    out.mkdir()
+    img = tmp_path / "in" / "gen.png"
+    img.parent.mkdir()
+    save(T.generated_image(3), img)
+    clip = VIDEO / "pattern-sd-grey-bar.mp4"
+    steps = [
+        ["lists", "add", str(img), str(clip), "--name", "bank", "--state", str(state)],
+        ["match", str(img), str(clip), "--state", str(state), "--format", "json"],
+        ["watch", str(clip), "--state", str(state), "--max-seconds", "3"],
+        ["hash", str(img), "--format", "csv"],
+    ]
+    for i, s in enumerate(steps):
+        r = runner.invoke(app, s)
+        assert r.exit_code == 0, r.output
+        (out / f"step{i}.txt").write_text(r.output)
+    written = [p for p in list(state.rglob("*")) + list(out.rglob("*")) if p.is_file()]
+    assert {p.name for p in written if p.parent == state} == {"media.sqlite"}
+    pixels = [load_rgb(img)]
+    with av.open(str(clip)) as c:
+        for k, frame in enumerate(c.decode(video=0)):
+            if k % 15 == 0:
+                pixels.append(frame.to_ndarray(format="rgb24"))
+            if k > 60:
+                break
+    probes = []
+    for px in pixels:
+        h, w = px.shape[:2]
+        for y in (h // 4, h // 2, 3 * h // 4):
+            probes.append(px[y, w // 3 : w // 3 + 16].tobytes())  # 48 raw bytes of a row
+    for p in written:
+        data = p.read_bytes()
+        with pytest.raises(Exception):
+            Image.open(p).load()
+        head = data[:16]
+        assert not head.startswith(MEDIA_MAGIC) and head[4:8] != b"ftyp", p  # no image/video container
+        assert not any(pr in data for pr in probes), p
