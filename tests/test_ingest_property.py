@@ -35,12 +35,10 @@ def iso_timestamp(draw) -> tuple[str, datetime]:
     if digits == 0:
         local = local.replace(microsecond=0)
     frac_text = ""
-    if digits:
+    if digits:  # up to 9 digits are written; the instant keeps the first 6 (microseconds)
         micro = f"{local.microsecond:06d}"
-        frac_text = draw(st.sampled_from([".", ","])) + (micro + "123")[:digits] if digits > 6 else None
-        if digits <= 6:
-            frac_text = draw(st.sampled_from([".", ","])) + micro[:digits]
-            local = local.replace(microsecond=int(micro[:digits].ljust(6, "0")))
+        frac_text = draw(st.sampled_from([".", ","])) + (micro + "987")[:digits]
+        local = local.replace(microsecond=int(micro[: min(digits, 6)].ljust(6, "0")))
     offset = draw(st.integers(-14 * 60, 14 * 60))
     sign = "-" if offset < 0 else "+"
     hh, mm = divmod(abs(offset), 60)
@@ -70,12 +68,12 @@ def test_any_valid_iso_timestamp_parses_to_its_utc_instant(cases):
 def _oracle(text: str) -> datetime | None:
     """An independent reading of ISO 8601 with offset (Python datetime arithmetic), or None."""
     m = re.fullmatch(TIMESTAMP_PATTERN, text, flags=re.ASCII)  # RE2's \\d is ASCII too
-    if not m or not m.group(4):
+    if not m or not m.group(5):
         return None
-    date, clock, frac, off = m.groups()
+    date, clock, seconds, frac, off = m.groups()
     y, mo, d = (int(x) for x in date.split("-"))
-    parts = [int(x) for x in clock.split(":")] + [0]
-    h, mi, sec = parts[0], parts[1], parts[2]
+    h, mi = (int(x) for x in clock.split(":"))
+    sec = int(seconds or 0)
     micro = int((frac or "")[:6].ljust(6, "0"))
     if off in ("Z", "z"):
         minutes = 0
@@ -155,7 +153,7 @@ JUNK = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_ch
 @st.composite
 def rows(draw) -> list[list[str] | str]:
     out: list[list[str] | str] = []
-    for _ in range(draw(st.integers(1, 25))):
+    for _ in range(draw(st.integers(1, 20))):
         kind = draw(st.sampled_from(["valid", "valid", "junk", "line"]))
         if kind == "line":  # a raw line with the wrong number of fields (no quotes, not blank)
             n = draw(st.sampled_from([1, 3, 16, 20]))
@@ -169,7 +167,7 @@ def rows(draw) -> list[list[str] | str]:
     return out
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows())
 def test_every_row_is_accepted_or_quarantined_exactly_once(tmp_path_factory, records):
     buf = io.StringIO()

@@ -55,6 +55,7 @@ def scan(
     fx: Annotated[Optional[Path], typer.Option(help="CSV of monthly FX rates (month,currency,usd_per_unit) overriding the bundled table.")] = None,
     engine: Annotated[str, typer.Option(help="Execution engine: duckdb (embedded, default) or spark.")] = "duckdb",
     now: Annotated[Optional[str], typer.Option(help="Clock for the future-timestamp check (ISO 8601); default: now.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="Ground-truth labels.csv: evaluate in the same run and show the metrics in the report.")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -69,7 +70,7 @@ def scan(
 
     result = run_scan(
         input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=connect(engine), now=_parse_now(now),
-        quiet=quiet, write_report=not no_report,
+        quiet=quiet, write_report=not no_report, labels=labels,
     )
     _print_run_summary(result.run, result.out_dir)
 
@@ -138,7 +139,7 @@ def evaluate(
     if json_out:
         out.print_json(json.dumps(result, default=float))
     else:
-        out.print(format_evaluation(result))
+        out.print(format_evaluation(result), markup=False)
 
 
 @app.command()
@@ -155,7 +156,6 @@ def demo(
     """
     import time
 
-    from kalasag.evaluate import evaluate as run_eval
     from kalasag.evaluate import format_evaluation
     from kalasag.pipeline import scan as run_scan
     from kalasag.simulate import simulate_world
@@ -167,12 +167,10 @@ def demo(
     summary = simulate_world(world, seed=seed, scale=scale, inject_errors=0.001, progress=not quiet)
     out.print(f"{summary.n_transfers:,} transfers, labels in {summary.files.get('labels')}")
     out.rule("[bold]2/3 scan")
-    result = run_scan(summary.files["transfers"], run, quiet=quiet)
+    result = run_scan(summary.files["transfers"], run, quiet=quiet, labels=summary.files["labels"])
     _print_run_summary(result.run, run)
     out.rule("[bold]3/3 evaluate")
-    metrics = run_eval(run, summary.files["labels"])
-    out.print(format_evaluation(metrics))
-    (run / "evaluation.json").write_text(json.dumps(metrics, indent=2, default=float))
+    out.print(format_evaluation(result.run["metrics"]), markup=False)
     out.print(f"\n[bold green]done in {time.perf_counter() - t0:.0f} s.[/bold green] Open the report: {(run / 'report.html').resolve()}")
 
 

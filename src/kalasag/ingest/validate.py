@@ -33,10 +33,11 @@ CHECK_ORDER: tuple[str, ...] = (
     "duplicate_txn_id",
 )
 
-# ISO 8601 calendar date and time, `T` or one space between, optional fraction (. or ,),
-# optional offset `Z`, `+hh`, `+hhmm` or `+hh:mm` (one space before it tolerated).
+# ISO 8601 calendar date and time, `T` or one space between, `hh:mm` or `hh:mm:ss` with an
+# optional fraction of a second (. or ,), then an optional offset `Z`, `+hh`, `+hhmm` or `+hh:mm`
+# (one space before it tolerated). Groups: date, hh:mm, ss, fraction, offset.
 TIMESTAMP_PATTERN = (
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s?(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s?(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 # Plain decimal, optional sign and exponent; with `thousands`, comma groups of three digits.
 AMOUNT_PATTERN = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -76,9 +77,11 @@ def timestamp_parts(text: ir.StringValue) -> dict[str, ir.Value]:
     """The regex groups of an ISO 8601 date-time (empty strings when it does not match)."""
     shape = text.re_search(TIMESTAMP_PATTERN)
     date = text.re_extract(TIMESTAMP_PATTERN, 1)
-    clock = text.re_extract(TIMESTAMP_PATTERN, 2)
-    frac = text.re_extract(TIMESTAMP_PATTERN, 3)
-    given = text.re_extract(TIMESTAMP_PATTERN, 4)
+    minutes = text.re_extract(TIMESTAMP_PATTERN, 2)
+    seconds = text.re_extract(TIMESTAMP_PATTERN, 3)
+    frac = text.re_extract(TIMESTAMP_PATTERN, 4)
+    given = text.re_extract(TIMESTAMP_PATTERN, 5)
+    clock = minutes + ibis.ifelse(seconds == "", "", ":" + seconds)
     return {"shape": shape, "date": date, "clock": clock, "frac": frac, "given": given}
 
 

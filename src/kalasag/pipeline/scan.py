@@ -22,6 +22,7 @@ import pandas as pd
 
 import kalasag
 from kalasag import indicators as ind
+from kalasag import evaluate as evaluation
 from kalasag import ingest, report
 from kalasag.engine import Engine, connect
 from kalasag.model import SIDES, KalasagConfig, load_config
@@ -82,6 +83,18 @@ def _account_details(engine: Engine, transfers: ir.Table, side: str, ids: list[s
     return {(acc, side): g.drop(columns="account_id").reset_index(drop=True) for acc, g in df.groupby("account_id")}
 
 
+def _score_histogram(engine: Engine, scores: ir.Table) -> pd.DataFrame:
+    """Scores of every account binned in the engine (side, bin, n): small whatever the input size."""
+    b = (scores.score * report.SCORE_BINS).floor().cast("int64")
+    b = ibis.least(ibis.greatest(b, 0), report.SCORE_BINS - 1)
+    return engine.fetch(scores.mutate(bin=b).group_by(["side", "bin"]).aggregate(n=ibis._.count()))
+
+
+def _night_hours(config: KalasagConfig) -> tuple[int, int]:
+    p = config.indicator_params("I-07")
+    return int(p["night_start_hour"]), int(p["night_end_hour"])
+
+
 def scan(
     input_path: str | Path,
     out_dir: str | Path,
@@ -94,6 +107,7 @@ def scan(
     now: datetime | None = None,
     quiet: bool = False,
     write_report: bool = True,
+    labels: str | Path | None = None,
 ) -> ScanResult:
     started = datetime.now(UTC)
     config = config or load_config(config_path)
@@ -104,7 +118,7 @@ def scan(
     files: dict[str, Path] = {}
     refs = indicator_refs()
 
-    with Stages(quiet=quiet, total=6) as stages:
+    with Stages(quiet=quiet, total=7 if labels else 6) as stages:
         with stages.step("ingest", timings):
             ing = ingest.ingest(eng, input_path, config=config, mapping=mapping, fx=fx, now=now)
             files["quarantine"] = eng.write(ing.quarantine, out / "quarantine.csv")
@@ -180,6 +194,14 @@ def scan(
         if ing.rows_in != ing.accepted + ing.quarantined:  # pragma: no cover - a bug, never a user error
             raise RuntimeError(f"counts do not reconcile: {ing.rows_in} != {ing.accepted} + {ing.quarantined}")
 
+        metrics = None
+        if labels is not None:
+            with stages.step("evaluate", timings):
+                metrics = evaluation.evaluate(out, labels)
+                files["evaluation"] = out / "evaluation.json"
+                files["evaluation"].write_text(json.dumps(metrics, indent=2, default=float))
+            run["metrics"] = metrics
+
         with stages.step("report", timings):
             if write_report:
                 details: dict[tuple[str, str], pd.DataFrame] = {}
@@ -187,7 +209,10 @@ def scan(
                     top = alerts[alerts["side"] == side].head(config.report.top_alerts)["account_id"].tolist() if len(alerts) else []
                     details.update(_account_details(eng, ing.transfers, side, top))
                 run["finished"] = datetime.now(UTC).isoformat()
-                files["report"] = report.write_report(out / "report.html", run=run, alerts=alert_table, details=details)
+                files["report"] = report.write_report(
+                    out / "report.html", run=run, alerts=alert_table, details=details, metrics=metrics,
+                    scores=_score_histogram(eng, all_scores), night_hours=_night_hours(config),
+                )
 
         with stages.step("run.json", timings):
             run["finished"] = datetime.now(UTC).isoformat()
