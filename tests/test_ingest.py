@@ -425,6 +425,17 @@ def test_parquet_directory_numbers_rows_across_files(engine, config, tmp_path):
     assert list(transfers(engine, result)["row_number"]) == [1, 2]
 
 
+def test_bom_and_crlf_line_breaks(engine, config, tmp_path):
+    path = tmp_path / "win.csv"
+    lines = [HEADER, with_id(csv_line(BASE), "A"), with_id(csv_line(BASE), "B").replace("school fees", '"two\r\nlines"')]
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    result = run(engine, config, path)
+    t = transfers(engine, result)
+    assert (result.rows_in, result.accepted, result.notes) == (2, 2, [])
+    assert result.columns_used["txn_id"] == "txn_id"
+    assert list(t["reference"]) == ["school fees", "two\r\nlines"] and list(t["row_number"]) == [1, 2]
+
+
 def test_semicolon_delimiter_is_detected(engine, config, tmp_path):
     path = tmp_path / "semi.csv"
     row = {**BASE, "amount": "1,500.00"}

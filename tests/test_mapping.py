@@ -75,6 +75,20 @@ def test_mapping_takes_precedence_over_a_canonical_named_column(engine, tmp_path
     assert "column 'timestamp' ignored: the mapping takes timestamp from 'ts_utc'" in result.notes
 
 
+def test_mapping_can_swap_two_canonical_columns(engine, tmp_path):
+    path = tmp_path / "swap.csv"
+    path.write_text(
+        "txn_id,timestamp,amount,currency,sender_id,receiver_id,sender_country,receiver_country\n"
+        "A,2024-01-01T00:00:00Z,7,USD,R9,S9,US,PH\n"
+    )
+    mapping = tmp_path / "swap.toml"
+    mapping.write_text('[columns]\nsender_id = "receiver_id"\nreceiver_id = "sender_id"\n')
+    result = ingest(engine, path, config=load_config(), mapping=mapping, now=NOW)
+    t = engine.fetch(result.transfers)
+    assert (t.loc[0, "sender_id"], t.loc[0, "receiver_id"]) == ("S9", "R9")
+    assert result.notes == []
+
+
 def test_config_default_mapping_fills_in_names(engine, tmp_path):
     path = tmp_path / "alias.csv"
     path.write_text(
@@ -96,6 +110,10 @@ def test_encoding_option_reads_latin1(engine, tmp_path):
     plain = ingest(engine, path, config=load_config(), now=NOW)
     assert plain.reasons == {"malformed_row": 1}  # not UTF-8: quarantined, never dropped
     assert "not utf-8" in engine.fetch(plain.quarantine).loc[0, "detail"]
+    assert plain.notes == [
+        '1 record(s) are not valid utf-8 text and were quarantined; if the export uses another '
+        'encoding, set it (mapping file: [csv] encoding = "latin-1")'
+    ]
     mapping = tmp_path / "enc.toml"
     mapping.write_text('[csv]\nencoding = "latin-1"\n')
     fixed = ingest(engine, path, config=load_config(), mapping=mapping, now=NOW)

@@ -299,6 +299,14 @@ def _read_csv(engine: Engine, path: Path, fmt: str, *, delimiter: str | None, en
                 f"an unterminated quote made the CSV reader take {lines} into one malformed record "
                 "(see its quarantine detail)"
             )
+        bad_text = int(
+            _run(con, f"SELECT count(*) FROM {_q(rej_table + '_m')} WHERE error_type = 'INVALID ENCODING'")[0][0]
+        )
+        if bad_text:
+            notes.append(
+                f"{bad_text:,} record(s) are not valid {encoding} text and were quarantined; if the export "
+                "uses another encoding, set it (mapping file: [csv] encoding = \"latin-1\")"
+            )
         malformed = engine.con.table(rej_table + "_m").drop("swallowed")
     for tmp in (rej_table, rej_scan):
         _run(con, f"DROP TABLE IF EXISTS {_q(tmp)}")

@@ -55,6 +55,8 @@ class Context:
     config: KalasagConfig
     tx: ir.Table
     cache: dict[str, ir.Table] = field(default_factory=dict)
+    # optional watchlist of known subjects (kalasag.network.load_watchlist: entry, account_id, name, phone)
+    watchlist: ir.Table | None = None
 
     def params(self, indicator_id: str):
         from kalasag.indicators.registry import INDICATORS
@@ -68,11 +70,11 @@ class Context:
         return self.cache[key]
 
     @classmethod
-    def build(cls, engine: Any, transfers: ir.Table, config: KalasagConfig) -> Context:
+    def build(cls, engine: Any, transfers: ir.Table, config: KalasagConfig, watchlist: ir.Table | None = None) -> Context:
         missing = [c for c in BASE_COLUMNS if c not in transfers.columns]
         if missing:
             raise IndicatorInputError(f"transfers table lacks canonical column(s): {', '.join(missing)}")
-        ctx = cls(engine, config, transfers)
+        ctx = cls(engine, config, transfers, watchlist=watchlist)
         p01, p05, p07 = ctx.params("I-01"), ctx.params("I-05"), ctx.params("I-07")
         p08, p09, p21 = ctx.params("I-08"), ctx.params("I-09"), ctx.params("I-21")
 

@@ -85,9 +85,12 @@ def side_evidence(ctx: Context, side: str, progress: Progress | None = None, tas
     return ctx.engine.materialize(out)
 
 
-def compute_evidence(engine: Any, transfers: ir.Table, config: KalasagConfig, progress: bool = False) -> Evidence:
-    """Evidence tables for senders and receivers (materialized). `progress` shows a rich bar."""
-    ctx = Context.build(engine, transfers, config)
+def compute_evidence(
+    engine: Any, transfers: ir.Table, config: KalasagConfig, progress: bool = False, watchlist: ir.Table | None = None
+) -> Evidence:
+    """Evidence tables for senders and receivers (materialized). `progress` shows a rich bar.
+    `watchlist` (kalasag.network.load_watchlist) feeds I-23; without it I-23 never fires."""
+    ctx = Context.build(engine, transfers, config, watchlist=watchlist)
     total = len(for_side("sender")) + len(for_side("receiver"))
     if progress:
         with Progress(transient=True) as bar:

@@ -122,3 +122,45 @@ def phone_key(phone: ir.StringValue, digits: int) -> ir.StringValue:
     """The last `digits` digits of a phone number (so +63 917…, 0917… and 917… agree)."""
     d = phone.re_replace(r"[^0-9]", "")
     return ibis.ifelse(d.length() >= digits, d.right(digits), ibis.null("string"))
+
+
+# ---- comparison keys for entity resolution (kalasag.entities) --------------------------------
+# Public helpers added for issue 4. Same portability rules as above (no lambdas, no array
+# indexing, no back-references).
+
+# Particles a glued surname may start with, longest first (RE2 and Java take the first
+# alternative that lets the whole pattern match).
+CORE_PARTICLES: tuple[str, ...] = (
+    "delos", "delas", "dela", "del", "de", "vander", "vanden", "van", "von", "der",
+    "santa", "santo", "san", "da", "di", "du",
+)
+
+
+def _drop_initials(s: ir.StringValue) -> ir.StringValue:
+    return s.re_replace(r"\b[a-z]\b", " ").re_replace(r"\s+", " ").strip().nullif("")
+
+
+def name_signature(norm: ir.StringValue) -> ir.StringValue:
+    """The words of a normalized name (initials dropped) sorted alphabetically: the same for
+    "DELA CRUZ MARIA CRISTINA" (surname first, no comma) and "Maria Cristina Dela Cruz"."""
+    return _drop_initials(norm).split(" ").sort().join(" ")
+
+
+def given_tokens(norm: ir.StringValue) -> ir.ArrayValue:
+    """The given names (every word before the surname, initials dropped) as an array; NULL when
+    there are none ("J. Smith", "Santos")."""
+    return _drop_initials(norm.re_replace(r" ?[a-z]+$", "")).split(" ")
+
+
+def given_initial(norm: ir.StringValue) -> ir.StringValue:
+    """First letter of the first word of a name of two words or more ("J. Smith" → "j")."""
+    return norm.re_extract(r"^([a-z])[a-z]* [a-z]", 1).nullif("")
+
+
+def surname_core(sur: ir.StringValue) -> ir.StringValue:
+    """A surname without its leading particle when at least three letters remain:
+    "delacruz" → "cruz" (so "Cristina D. Cruz" meets "Dela Cruz"), "delossantos" → "santos",
+    "santos" → "tos" (consistent on both sides, only a comparison key)."""
+    alt = "|".join(CORE_PARTICLES)
+    core = sur.re_extract(rf"^(?:{alt})([a-z]{{3,}})$", 1).nullif("")
+    return core.coalesce(sur)

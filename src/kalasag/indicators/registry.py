@@ -5,6 +5,8 @@ from __future__ import annotations
 from kalasag.indicators.base import Indicator
 from kalasag.indicators.beneficiary import AreaAnomaly, ForeignMicroInflows, SeveralAccounts
 from kalasag.indicators.profile import CountryRisk, Crypto
+from kalasag.network.features import CoMovingBursts, SharedCustomers, WatchlistLinkage
+from kalasag.network.propagation import SuspiciousLinks, TwoHopExposure
 from kalasag.indicators.transfer_pattern import (
     Channel, Escalation, FanIn, FanOut, Frequency, Irregular, LongRunning, LowValue, Narrative, Night,
     RoundAmounts, Unrelated,
@@ -16,6 +18,9 @@ INDICATORS: dict[str, Indicator] = {
         LowValue(), Frequency(), FanIn(), FanOut(), Unrelated(), Irregular(), Night(), RoundAmounts(),
         Narrative(), Escalation(), LongRunning(), Channel(), CountryRisk(), Crypto(),
         ForeignMicroInflows(), SeveralAccounts(), AreaAnomaly(),
+        # network evidence (docs/network.md): N-01, N-02, I-23 run with the others; N-03 and N-04
+        # (stage "network") need first-pass scores and run in kalasag.network.network_evidence
+        WatchlistLinkage(), SharedCustomers(), CoMovingBursts(), SuspiciousLinks(), TwoHopExposure(),
     )
 }
 
@@ -26,9 +31,10 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "I-16": "needs card/merchant (MCC) spending of the sender",
     "I-17": "needs KYC, adverse-media and account-closure history",
     "I-20": "needs beneficiary gender/role; by the research note context only, never a trigger",
-    "I-23": "needs a watchlist of reported or convicted subjects (a later issue)",
 }
 
 
-def for_side(side: str) -> list[Indicator]:
-    return [ind for ind in INDICATORS.values() if side in ind.sides]
+def for_side(side: str, stage: str = "transfers") -> list[Indicator]:
+    """Indicators of one side and stage: "transfers" (computed by compute_evidence) or "network"
+    (need first-pass scores; computed by kalasag.network.network_evidence)."""
+    return [ind for ind in INDICATORS.values() if side in ind.sides and getattr(ind, "stage", "transfers") == stage]

@@ -106,8 +106,10 @@ def resolve_columns(
                 f"{path} (its columns: {_shorten(file_columns)})"
             )
         sources[canonical] = src
+    mapped = {s for s in sources.values() if s is not None}
+    for canonical, src in list(sources.items()):
         other = find(canonical)
-        if other is not None and other != src:
+        if src is not None and other is not None and other != src and other not in mapped:
             notes.append(f"column '{other}' ignored: the mapping takes {canonical} from '{src}'")
     for canonical in COLUMN_NAMES:
         if sources[canonical] is None:

@@ -75,8 +75,8 @@ def clean(value: ir.StringValue, value_map: dict[str, str] | None = None) -> ir.
 
 def timestamp_parts(text: ir.StringValue) -> dict[str, ir.Value]:
     """The regex groups of an ISO 8601 date-time (empty strings when it does not match)."""
-    shape = text.re_search(TIMESTAMP_PATTERN)
     date = text.re_extract(TIMESTAMP_PATTERN, 1)
+    shape = date.fill_null("") != ""  # the date group is non-empty exactly when the text matches
     minutes = text.re_extract(TIMESTAMP_PATTERN, 2)
     seconds = text.re_extract(TIMESTAMP_PATTERN, 3)
     frac = text.re_extract(TIMESTAMP_PATTERN, 4)

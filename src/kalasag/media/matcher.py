@@ -312,9 +312,10 @@ class Matcher:
         pos = [h for h in hits if not h.negative]
         keep = []
         for h in pos:
-            blocker = next((n for n in neg if n.method == h.method and n.distance <= h.distance), None)
-            if blocker is None and h.method in ("vpdq",):
+            if h.method == "vpdq":  # a negative video at least as fully present
                 blocker = next((n for n in neg if n.method == "vpdq" and (n.compared_pct or 0) >= (h.compared_pct or 0)), None)
+            else:  # a negative hash at least as close
+                blocker = next((n for n in neg if n.method == h.method and n.distance <= h.distance), None)
             if blocker is None:
                 keep.append(h)
             else:

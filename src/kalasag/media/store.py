@@ -94,8 +94,12 @@ class MediaStore:
         with self.db:
             version = self._bump(name, negative, category, source)
             now = _now()
-            active = {r[0] for r in self.db.execute(
-                "SELECT ref FROM entries WHERE list=? AND withdrawn_version IS NULL", (name,))}
+            if len(entries) > 1000:  # one scan of the list's refs
+                active = {r[0] for r in self.db.execute(
+                    "SELECT ref FROM entries WHERE list=? AND withdrawn_version IS NULL", (name,))}
+            else:  # a few indexed look-ups (a small update to a large list stays fast)
+                active = {e.ref for e in entries if self.db.execute(
+                    "SELECT 1 FROM entries WHERE list=? AND ref=? AND withdrawn_version IS NULL", (name, e.ref)).fetchone()}
             added = dup = 0
             for e in entries:
                 if e.ref in active:

@@ -56,12 +56,72 @@ class ReportConfig(_Strict):
     top_alerts: int = Field(ge=0)
 
 
+class NetworkConfig(_Strict):
+    """Community detection on the reduced suspicious subgraph (docs/network.md)."""
+
+    seed_score: float = Field(ge=0, le=1)          # accounts scored at least this seed the subgraph
+    tie_min_transactions: int = Field(ge=1)        # a counterparty joins with this many payments with a seed…
+    tie_min_usd: float = Field(ge=0)               # …or this many USD
+    max_nodes: int = Field(ge=2)                   # bound on the subgraph fetched to Python
+    max_edges: int = Field(ge=1)
+    phone_digits: int = Field(ge=4)
+    phone_link_weight: float = Field(ge=0)         # edge weight between receivers sharing a phone
+    name_link_weight: float = Field(ge=0)          # edge weight between receivers sharing a name
+    resolution: float = Field(gt=0)                # Leiden resolution (RB configuration model)
+    random_seed: int
+    min_receivers: int = Field(ge=1)
+    min_senders: int = Field(ge=1)
+    score_top_k: int = Field(ge=1)
+    alert_threshold: float = Field(ge=0, le=1)
+    risk_high: float = Field(ge=0, le=1)
+    risk_medium: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "NetworkConfig":
+        if not self.risk_medium <= self.risk_high:
+            raise ValueError("risk_medium must not exceed risk_high")
+        return self
+
+
+class EntitiesConfig(_Strict):
+    """[entities]: entity resolution and households (docs/entities.md)."""
+
+    match_threshold: float = Field(gt=0, lt=1)
+    predict_threshold: float = Field(gt=0, lt=1)
+    name_jaro_winkler: list[float] = Field(min_length=1)
+    prior_recall: float = Field(gt=0, le=1)
+    u_max_pairs: int = Field(ge=1000)
+    seed: int = 42
+    default_phone_region: str = Field(min_length=2, max_length=2)
+    phone_strict_regions: list[str] = Field(default_factory=list)
+    deterministic_phone_links: bool = True
+    max_accounts_per_phone: int = Field(ge=2)
+    region_aliases: dict[str, str] = Field(default_factory=dict)
+    household_shared_phone: bool = True
+    household_surname_region_min_shared: int = Field(ge=0)
+    household_pattern_min_shared: int = Field(ge=0)
+    household_pattern_min_shared_any_region: int = Field(ge=0)
+    household_any_region_min_jaccard: float = Field(ge=0, le=1)
+    household_max_counterparty_degree: int = Field(ge=2)
+    alert_score: str = Field(pattern="^(noisy_or|max)$")
+
+    @model_validator(mode="after")
+    def _check(self) -> "EntitiesConfig":
+        if self.predict_threshold > self.match_threshold:
+            raise ValueError("predict_threshold must not exceed match_threshold")
+        if any(not 0 < v < 1 for v in self.name_jaro_winkler) or self.name_jaro_winkler != sorted(self.name_jaro_winkler, reverse=True):
+            raise ValueError("name_jaro_winkler must be decreasing values between 0 and 1")
+        return self
+
+
 class KalasagConfig(_Strict):
     target_countries: list[str]
     ingest: IngestConfig
     indicators: dict[str, dict[str, Any]]
     scoring: ScoringConfig
     report: ReportConfig
+    entities: EntitiesConfig
+    network: NetworkConfig
 
     def indicator_params(self, indicator_id: str) -> dict[str, Any]:
         try:

@@ -1,0 +1,124 @@
+"""Phone numbers to E.164 with `phonenumbers` (Google's libphonenumber metadata).
+
+Only the *distinct* (phone, country) pairs of a scan are parsed in Python; the result is a small
+lookup table that the engine joins back (see `phone_lookup`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import phonenumbers
+from phonenumbers import NumberParseException
+
+_LETTERS = re.compile(r"[A-Za-z]")
+_ALLOWED = re.compile(r"^[0-9+()\-./\s]+$")
+_DATE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})\s*$")
+_AMOUNT = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})*\.\d{1,2}\s*$|^\s*[+-]?\d+\.\d{1,2}\s*$")
+
+
+@dataclass(frozen=True)
+class PhoneResult:
+    e164: str | None
+    status: str  # "valid", "possible", or why it was refused (never a guess)
+
+
+def _e164(num: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+
+
+def classify_phone(raw: object, default_region: str | None = "PH", *, strict_regions: tuple[str, ...] = ("PH",)) -> PhoneResult:
+    """E.164 form of a typed phone number and how sure we are.
+
+    `default_region` is the account's country (ISO alpha-2): it decides how a national form
+    ("0917 123 4567") is read. Accepted: numbers that libphonenumber calls valid; numbers that
+    only have a possible length, except in `strict_regions` (the Philippines by default, where
+    the metadata of mobile and landline ranges is complete). Refused, with the reason as
+    `status`: empty, letters, dates, amounts, too few/many digits, placeholders (one or two
+    distinct digits), unparseable, impossible."""
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return PhoneResult(None, "empty")
+    text = str(raw).strip()
+    if not text:
+        return PhoneResult(None, "empty")
+    if _LETTERS.search(text):
+        return PhoneResult(None, "letters")
+    if _DATE.match(text):
+        return PhoneResult(None, "date")
+    if _AMOUNT.match(text):
+        return PhoneResult(None, "amount")
+    if not _ALLOWED.match(text):
+        return PhoneResult(None, "characters")
+    digits = re.sub(r"\D", "", text)
+    if len(digits) < 7 or len(digits) > 15:
+        return PhoneResult(None, "length")
+    region = (default_region or "").upper() or None
+    if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
+        region = None
+    # candidate readings, most literal first
+    cands: list[phonenumbers.PhoneNumber] = []
+    if text.startswith("+"):
+        n = _parse(text, None)
+        if n:
+            cands.append(n)
+    else:
+        if digits.startswith("00"):
+            n = _parse("+" + digits[2:], None)
+            if n:
+                cands.append(n)
+        national = _parse(text, region) if region else None
+        # the country code typed without the plus ("63917…", "619057…")
+        plus = _parse("+" + digits, None)
+        cc = str(phonenumbers.country_code_for_region(region)) if region else ""
+        order = [plus, national] if cc and digits.startswith(cc) else [national, plus]
+        cands.extend(n for n in order if n is not None)
+    if not cands:
+        return PhoneResult(None, "unparseable")
+    chosen, status = None, "impossible"
+    for n in cands:
+        if phonenumbers.is_valid_number(n):
+            chosen, status = n, "valid"
+            break
+    if chosen is None:
+        for n in cands:
+            rc = phonenumbers.region_code_for_country_code(n.country_code)
+            if phonenumbers.is_possible_number(n) and rc not in strict_regions:
+                chosen, status = n, "possible"
+                break
+        else:
+            return PhoneResult(None, "invalid" if any(phonenumbers.is_possible_number(n) for n in cands) else "impossible")
+    nsn = phonenumbers.national_significant_number(chosen)
+    if len(set(nsn)) <= 2:
+        return PhoneResult(None, "placeholder")
+    return PhoneResult(_e164(chosen), status)
+
+
+def normalize_phone(raw: object, default_region: str | None = "PH") -> str | None:
+    """E.164 string ("+639171234567") or None when the text is not a usable phone number."""
+    return classify_phone(raw, default_region).e164
+
+
+def phone_frame(pairs: pd.DataFrame, default_region: str = "PH", strict_regions: tuple[str, ...] = ("PH",)) -> pd.DataFrame:
+    """Distinct (phone_raw, country) pairs → phone_raw, country, phone_e164, phone_status."""
+    cache: dict[tuple[str, str], PhoneResult] = {}
+    e164, status = [], []
+    for raw, country in zip(pairs["phone_raw"].tolist(), pairs["country"].tolist()):
+        key = (raw, country if isinstance(country, str) else default_region)
+        r = cache.get(key)
+        if r is None:
+            r = cache[key] = classify_phone(raw, key[1], strict_regions=strict_regions)
+        e164.append(r.e164)
+        status.append(r.status)
+    out = pairs[["phone_raw", "country"]].copy()
+    out["phone_e164"] = pd.Series(e164, dtype="string")
+    out["phone_status"] = pd.Series(status, dtype="string")
+    return out

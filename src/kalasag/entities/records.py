@@ -1,0 +1,102 @@
+"""One record per (account, side): the fields entity resolution compares, as Ibis expressions.
+
+Names vary per transfer; an account's record carries its most frequent normalized name (ties:
+alphabetical), its most frequent E.164 phone, region and country. Only the distinct
+(phone, country) pairs go to Python (to `phonenumbers`); everything else runs in the engine.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from kalasag.engine import Engine
+from kalasag.indicators import names as N
+from kalasag.model import SIDES
+from kalasag.model.config import EntitiesConfig
+
+from kalasag.entities.phones import phone_frame
+
+RECORD_COLUMNS = (
+    "unique_id", "account_id", "side", "name_norm", "name_sig", "given_tokens", "given_initial",
+    "surname", "surname_core", "phone_e164", "phone_shared_line", "region", "country", "n_transfers",
+)
+
+
+def _rows(transfers: ir.Table) -> ir.Table:
+    parts = []
+    for side in SIDES:
+        t = transfers
+        parts.append(
+            t.select(
+                account_id=t[f"{side}_id"].cast("string"),
+                side=ibis.literal(side),
+                name_raw=t[f"{side}_name"].cast("string"),
+                phone_raw=t[f"{side}_phone"].cast("string"),
+                country=t[f"{side}_country"].cast("string"),
+                region_raw=(t.receiver_region.cast("string") if side == "receiver" else ibis.null("string")),
+            )
+        )
+    return ibis.union(*parts)
+
+
+def _mode(rows: ir.Table, col: str, out: str) -> ir.Table:
+    keys = ["account_id", "side"]
+    g = rows.filter(rows[col].notnull()).group_by([*keys, col]).aggregate(_k=ibis._.count())
+    g = g.mutate(_rn=ibis.row_number().over(group_by=keys, order_by=[ibis.desc("_k"), g[col]]))
+    return g.filter(g._rn == 0).select(*keys, **{out: g[col]})
+
+
+def normalize_region(region: ir.StringValue, aliases: dict[str, str]) -> ir.StringValue:
+    r = region.lower().re_replace(r"\s+", " ").strip().nullif("")
+    return r.substitute(aliases, else_=r) if aliases else r
+
+
+def account_records(engine: Engine, transfers: ir.Table, config: EntitiesConfig) -> ir.Table:
+    """Materialized table of RECORD_COLUMNS, one row per (account_id, side)."""
+    rows = engine.materialize(_rows(transfers))
+    accounts = rows.group_by(["account_id", "side"]).aggregate(n_transfers=ibis._.count())
+
+    # names: distinct raw → normalized (names.py), then the account's most frequent form
+    parts = N.name_parts(rows, "name_raw", "n", engine)
+    named = rows.join(parts, "name_raw", how="left").select("account_id", "side", "n_norm")
+    name_mode = _mode(named, "n_norm", "name_norm")
+
+    # phones: distinct (raw, country) → E.164 in Python, joined back
+    pairs = engine.fetch(rows.filter(rows.phone_raw.notnull()).select("phone_raw", "country").distinct())
+    lookup = phone_frame(pairs, config.default_phone_region, tuple(config.phone_strict_regions))
+    lk = engine.from_records(lookup[["phone_raw", "country", "phone_e164"]])
+    phoned = rows.join(lk, ["phone_raw", "country"], how="left").select("account_id", "side", "phone_e164")
+    phone_mode = _mode(phoned, "phone_e164", "phone_e164")
+
+    reg = rows.mutate(region=normalize_region(rows.region_raw, config.region_aliases))
+    region_mode = _mode(reg, "region", "region")
+    country_mode = _mode(rows, "country", "country")
+
+    r = accounts
+    for m in (name_mode, phone_mode, region_mode, country_mode):
+        r = r.left_join(m, ["account_id", "side"]).drop("account_id_right", "side_right")
+    r = engine.materialize(r)
+
+    # a phone on too many account records is a shared line (agent, shop): it links nobody
+    per_phone = r.filter(r.phone_e164.notnull()).group_by("phone_e164").aggregate(_np=ibis._.count())
+    r = r.left_join(per_phone, "phone_e164").drop("phone_e164_right")
+    shared = (r._np > config.max_accounts_per_phone).fill_null(False)
+    sur = N.surname(r.name_norm)
+    out = r.select(
+        unique_id=r.side + ":" + r.account_id,
+        account_id=r.account_id,
+        side=r.side,
+        name_norm=r.name_norm,
+        name_sig=N.name_signature(r.name_norm),
+        given_tokens=N.given_tokens(r.name_norm),
+        given_initial=N.given_initial(r.name_norm),
+        surname=sur,
+        surname_core=N.surname_core(sur),
+        phone_e164=ibis.ifelse(shared, ibis.null("string"), r.phone_e164),
+        phone_shared_line=shared,
+        region=r.region,
+        country=r.country,
+        n_transfers=r.n_transfers,
+    )
+    return engine.materialize(out)

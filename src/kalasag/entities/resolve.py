@@ -1,0 +1,244 @@
+"""`resolve`: account records → entities (same person) → households (relatives, operations)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+from rapidfuzz.distance import JaroWinkler
+
+from kalasag.engine import Engine
+from kalasag.model import KalasagConfig
+from kalasag.model.config import EntitiesConfig
+
+from kalasag.entities.linkage import NAME_LEVELS, name_gamma, run_splink
+from kalasag.entities.records import account_records
+
+ENTITY_COLUMNS = (
+    "account_id", "side", "entity_id", "match_probability", "link_evidence", "household_id", "household_evidence",
+)
+HOUSEHOLD_COLUMNS = ("household_id", "entity_ids", "reason")
+
+
+@dataclass
+class EntityResult:
+    entities: ir.Table                 # ENTITY_COLUMNS, one row per (account_id, side)
+    households: pd.DataFrame           # HOUSEHOLD_COLUMNS, households of two entities or more
+    records: ir.Table                  # the compared fields per account record
+    links: pd.DataFrame                # account-record links at or above the match threshold
+    model: dict[str, Any] = field(default_factory=dict)     # the trained Splink model (JSON-able)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _fmt_name(a: Any, b: Any) -> str:
+    if not isinstance(a, str) or not isinstance(b, str):
+        return "name missing on one side"
+    if a == b:
+        return f"same name '{a}'"
+    return f"name '{a}' ~ '{b}' (jaro-winkler {JaroWinkler.similarity(a, b):.2f})"
+
+
+def describe_link(row: dict[str, Any]) -> str:
+    """One line: the fields that drove a link between two account records."""
+    if row["account_id_l"] == row["account_id_r"]:
+        return "same account id as sender and receiver"
+    parts = []
+    if row.get("gamma_phone_e164") == 1:
+        parts.append(f"same phone {row['phone_e164_l']}")
+    g = int(row["gamma_name"]) if pd.notna(row.get("gamma_name")) else -1
+    labels = dict(NAME_LEVELS)
+    level = next((lab for lab, _ in NAME_LEVELS if name_gamma(lab) == g), None)
+    name = _fmt_name(row.get("name_norm_l"), row.get("name_norm_r"))
+    if level and level != "exact":
+        name += f" [{labels[level]}]"
+    parts.append(name)
+    if row.get("gamma_region") == 1:
+        parts.append(f"same region {row['region_l']}")
+    if row.get("gamma_country") == 1:
+        parts.append(f"same country {row['country_l']}")
+    how = "deterministic (same phone, compatible names)" if row.get("deterministic") else (
+        f"Splink probability {row['splink_probability']:.3f}"
+    )
+    return "; ".join(parts) + f" — {how}"
+
+
+def _entity_table(engine: Engine, records: ir.Table, clusters: ir.Table, links: pd.DataFrame) -> ir.Table:
+    """Per account record: entity id, the probability and evidence of its strongest link."""
+    if len(links):
+        long = pd.concat(
+            [
+                links.rename(columns={"unique_id_l": "unique_id", "unique_id_r": "other"}),
+                links.rename(columns={"unique_id_r": "unique_id", "unique_id_l": "other"}),
+            ],
+            ignore_index=True,
+        )
+        long = long.sort_values(["unique_id", "match_probability", "other"], ascending=[True, False, True])
+        best = long.drop_duplicates("unique_id")
+        best = pd.DataFrame(
+            {
+                "unique_id": best["unique_id"].astype("string"),
+                "best_probability": best["match_probability"].astype("float64"),
+                "link_evidence": ("linked to " + best["other"] + ": " + best["evidence"]).astype("string"),
+            }
+        )
+    else:
+        best = pd.DataFrame(
+            {"unique_id": pd.Series(dtype="string"), "best_probability": pd.Series(dtype="float64"),
+             "link_evidence": pd.Series(dtype="string")}
+        )
+    bt = engine.from_records(best)
+    e = records.select("unique_id", "account_id", "side").join(clusters, "unique_id")
+    e = e.left_join(bt, "unique_id").drop("unique_id_right")
+    return e.select(
+        "unique_id", "account_id", "side",
+        entity_id=ibis.literal("E:") + e.cluster_id.cast("string"),
+        match_probability=e.best_probability,
+        link_evidence=e.link_evidence.fill_null("single account record: no link to another account"),
+    )
+
+
+def _components(edges: pd.DataFrame, nodes: list[str]) -> dict[str, str]:
+    """Connected components of a *small* entity graph (union–find): node → smallest node id."""
+    parent = {n: n for n in nodes}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(edges["a"].tolist(), edges["b"].tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            parent[rb] = ra
+    return {n: find(n) for n in nodes}
+
+
+def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents: ir.Table, config: EntitiesConfig) -> ir.Table:
+    """Entity pairs (a < b) with the reason that puts them in one household (Ibis)."""
+    re_ = records.join(ents.select("unique_id", "entity_id"), "unique_id")
+    parts: list[ir.Table] = []
+    if config.household_shared_phone:
+        p = re_.filter(re_.phone_e164.notnull()).select("entity_id", "phone_e164").distinct()
+        q = p.view()
+        j = p.join(q, (p.phone_e164 == q.phone_e164) & (p.entity_id < q.entity_id))
+        parts.append(j.select(a=p.entity_id, b=q.entity_id, kind=ibis.literal("phone"),
+                              reason=ibis.literal("shared phone ") + p.phone_e164))
+    if config.household_surname_region_min_shared or config.household_pattern_min_shared or config.household_pattern_min_shared_any_region:
+        foreign = transfers.filter(transfers.sender_country != transfers.receiver_country)
+        cp = foreign.select(r=transfers.receiver_id.cast("string"), s=transfers.sender_id.cast("string")).distinct()
+        deg = cp.group_by("s").aggregate(deg=ibis._.count())
+        cp = cp.join(deg, "s").filter(ibis._.deg <= config.household_max_counterparty_degree).select("r", "s")
+        rec = re_.filter(re_.side == "receiver").select(r=re_.account_id, entity_id=re_.entity_id,
+                                                          region=re_.region, surname_core=re_.surname_core, surname=re_.surname)
+        cpe = engine.materialize(cp.join(rec, "r").select("s", "entity_id", "region", "surname_core", "surname").distinct())
+        o = cpe.view()
+        pairs = cpe.join(o, (cpe.s == o.s) & (cpe.entity_id < o.entity_id))
+        pairs = pairs.select(a=cpe.entity_id, b=o.entity_id,
+                             region=ibis.ifelse((cpe.region == o.region).fill_null(False), cpe.region, ibis.null("string")),
+                             same_surname=(cpe.surname_core == o.surname_core).fill_null(False),
+                             surname=cpe.surname, s=cpe.s)
+        agg = pairs.group_by(["a", "b"]).aggregate(
+            n_shared=pairs.s.nunique(), same_surname=pairs.same_surname.any(), surname=pairs.surname.max(),
+            region=pairs.region.max(),
+        )
+        npay = cpe.group_by("entity_id").aggregate(n=cpe.s.nunique())
+        na, nb = npay.view(), npay.view()
+        agg = agg.join(na, agg.a == na.entity_id).join(nb, agg.b == nb.entity_id)
+        agg = agg.select(
+            "a", "b", "n_shared", "same_surname", "surname", "region",
+            jaccard=agg.n_shared / (na.n + nb.n - agg.n_shared),
+        )
+        agg = engine.materialize(agg)
+        if config.household_surname_region_min_shared:
+            f = agg.filter(agg.same_surname & agg.region.notnull() & (agg.n_shared >= config.household_surname_region_min_shared))
+            parts.append(f.select("a", "b", kind=ibis.literal("surname_region"),
+                                  reason=ibis.literal("same region ") + f.region + ", surname '" + f.surname + "', "
+                                  + f.n_shared.cast("string") + " common payer(s)"))
+        if config.household_pattern_min_shared:
+            f = agg.filter(agg.region.notnull() & (agg.n_shared >= config.household_pattern_min_shared))
+            parts.append(f.select("a", "b", kind=ibis.literal("shared_payers"),
+                                  reason=ibis.literal("same region ") + f.region + ", "
+                                  + f.n_shared.cast("string") + " common foreign payers"))
+        if config.household_pattern_min_shared_any_region:
+            f = agg.filter((agg.n_shared >= config.household_pattern_min_shared_any_region)
+                           & (agg.jaccard >= config.household_any_region_min_jaccard))
+            parts.append(f.select("a", "b", kind=ibis.literal("shared_payers"),
+                                  reason=f.n_shared.cast("string") + " common foreign payers (Jaccard "
+                                  + f.jaccard.round(2).cast("string") + ")"))
+    if not parts:
+        return engine.from_records(pd.DataFrame({"a": pd.Series(dtype="string"), "b": pd.Series(dtype="string"),
+                                                 "kind": pd.Series(dtype="string"), "reason": pd.Series(dtype="string")}))
+    return engine.materialize(ibis.union(*parts))
+
+
+def resolve(engine: Engine, transfers: ir.Table, config: KalasagConfig | EntitiesConfig, *, progress: bool = False) -> EntityResult:
+    """Link the account records of `transfers` into entities (same person) and households."""
+    cfg = config.entities if isinstance(config, KalasagConfig) else config
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    records = account_records(engine, transfers, cfg)
+    timings["records"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    run = run_splink(engine, records, cfg, progress=progress)
+    timings["splink"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    p = run.predictions
+    keep = [
+        "unique_id_l", "unique_id_r", "account_id_l", "account_id_r", "match_probability", "splink_probability",
+        "deterministic", "gamma_name", "name_norm_l", "name_norm_r", "gamma_phone_e164", "phone_e164_l",
+        "gamma_region", "region_l", "gamma_country", "country_l",
+    ]
+    links = engine.fetch(p.filter(p.match_probability >= cfg.match_threshold).select(*keep))
+    links["evidence"] = [describe_link(r) for r in links.to_dict("records")] if len(links) else pd.Series(dtype="string")
+    ents = engine.materialize(_entity_table(engine, records, run.clusters, links))
+
+    # households: components over entities of the household edges
+    hh = engine.fetch(household_edges(engine, transfers, records, ents, cfg))
+    nodes = sorted(set(hh["a"]).union(hh["b"])) if len(hh) else []
+    comp = _components(hh, nodes)
+    hh["household"] = [comp[a] for a in hh["a"]]
+    # evidence per entity: its first reasons (strongest kind first)
+    order = {"phone": 0, "surname_region": 1, "shared_payers": 2}
+    long = pd.concat(
+        [hh.assign(entity_id=hh["a"], other=hh["b"]), hh.assign(entity_id=hh["b"], other=hh["a"])], ignore_index=True
+    )
+    if len(long):
+        long["rank"] = long["kind"].map(order)
+        long = long.sort_values(["entity_id", "rank", "other"])
+        ev = long.groupby("entity_id").head(3).groupby("entity_id").apply(
+            lambda g: "; ".join(f"{r} with {o}" for r, o in zip(g["reason"], g["other"])), include_groups=False
+        )
+        ent_hh = pd.DataFrame({"entity_id": ev.index.astype("string"),
+                               "household_id": ["H:" + comp[e][2:] for e in ev.index],
+                               "household_evidence": pd.Series(ev.values, dtype="string")})
+        households = (
+            long.assign(household_id="H:" + long["household"].str[2:])
+            .groupby("household_id")
+            .agg(entity_ids=("entity_id", lambda s: ";".join(sorted(set(s)))),
+                 reason=("kind", lambda s: ";".join(sorted(set(s), key=order.get))))
+            .reset_index()
+        )
+    else:
+        ent_hh = pd.DataFrame({"entity_id": pd.Series(dtype="string"), "household_id": pd.Series(dtype="string"),
+                               "household_evidence": pd.Series(dtype="string")})
+        households = pd.DataFrame({c: pd.Series(dtype="string") for c in HOUSEHOLD_COLUMNS})
+    ht = engine.from_records(ent_hh)
+    e = ents.left_join(ht, "entity_id").drop("entity_id_right")
+    e = e.select(
+        "account_id", "side", "entity_id", "match_probability", "link_evidence",
+        household_id=e.household_id.fill_null(ibis.literal("H:") + e.entity_id.substr(2)),
+        household_evidence=e.household_evidence.fill_null("no household link"),
+    )
+    entities = engine.materialize(e)
+    timings["households"] = time.perf_counter() - t0
+    return EntityResult(entities=entities, households=households[list(HOUSEHOLD_COLUMNS)], records=records,
+                        links=links, model=run.parameters, timings=timings)

@@ -1,0 +1,57 @@
+"""`network_evidence`: the network stage between the indicators and scoring.
+
+N-01, N-02 and I-23 need only the transfers and run inside `compute_evidence` like every indicator.
+N-03 and N-04 need to know which accounts are already suspicious: this step computes the first-pass
+score (docs/scoring.md's formula on the evidence so far), runs them, and returns the evidence with
+their columns added (`n03_*`, `n04_*`; fired false and strength 0 where they do not apply).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis.expr.types as ir
+
+from kalasag.indicators.context import Context
+from kalasag.model import SIDES, KalasagConfig
+from kalasag.network.propagation import STAGE, first_pass_logit
+
+
+def network_indicators(side: str) -> list:
+    from kalasag.indicators.registry import INDICATORS
+
+    return [i for i in INDICATORS.values() if getattr(i, "stage", "transfers") == STAGE and side in i.sides]
+
+
+def network_evidence(
+    engine: Any, transfers: ir.Table, evidence: Any, config: KalasagConfig, *, context: Context | None = None,
+) -> Any:
+    """Evidence with the network-stage columns joined (materialized). `context`: the Context the
+    indicators used, if the caller kept it (saves rebuilding the prepared transfers)."""
+    from kalasag.indicators.evidence import Evidence  # (the indicators room imports this room's indicators)
+
+    ctx = context or Context.build(engine, transfers, config)
+    for side in SIDES:
+        ev = evidence.side(side)
+        logit = first_pass_logit(ev, side, config)
+        ctx.cache[f"network_first_pass_{side}"] = engine.materialize(
+            ev.select("account_id", score=(1.0 / (1.0 + (-logit).exp())).cast("float64")))
+    out = {}
+    for side in SIDES:
+        table = evidence.side(side)
+        for ind in network_indicators(side):
+            ev = engine.materialize(ind.evidence(ctx, side))
+            j = table.left_join(ev, table.account_id == ev.account_id)
+            extra = {}
+            for c in ev.columns:
+                if c == "account_id":
+                    continue
+                if c == ind.col("fired"):
+                    extra[c] = j[c].fill_null(False)
+                elif c == ind.col("strength"):
+                    extra[c] = j[c].fill_null(0.0).cast("float64")
+                else:
+                    extra[c] = j[c]
+            table = j.select(*[j[c] for c in table.columns], **extra)
+        out[side] = engine.materialize(table)
+    return Evidence(sender=out["sender"], receiver=out["receiver"])
