@@ -26,11 +26,12 @@ SCALE_PER_TRANSFER = 1 / 300_000  # simulate: scale 1.0 ≈ 300,000 transfers
 
 def world(n: int, fmt: str) -> Path:
     d = ROOT / "bench" / "out" / f"world-{n}-{fmt.replace('.', '')}"
-    target = d / ("transfers.parquet" if fmt == "parquet" else "transfers.csv.gz")
+    parts = max(1, n // 2_000_000) if fmt == "parquet" else 1
+    target = d / ("transfers.csv.gz" if fmt != "parquet" else ("transfers" if parts > 1 else "transfers.parquet"))
     if not target.exists():
         subprocess.run(
             [str(BIN / "kalasag"), "simulate", "--out", str(d), "--seed", "11", "--scale", str(n * SCALE_PER_TRANSFER),
-             "--format", fmt, "--quiet"],
+             "--format", fmt, "--parts", str(parts), "--quiet"],
             check=True,
         )
     return target
@@ -50,7 +51,7 @@ def child_run(cmd: list[str]) -> tuple[float, float]:
 def groupby_floor(path: Path) -> float:
     code = (
         "import duckdb,time,sys;p=sys.argv[1];c=duckdb.connect();t=time.perf_counter();"
-        "src=f\"read_parquet('{p}')\" if p.endswith('.parquet') else f\"read_csv('{p}', all_varchar=true)\";"
+        "src=f\"read_csv('{p}', all_varchar=true)\" if p.endswith('.csv.gz') else (f\"read_parquet('{p}')\" if p.endswith('.parquet') else f\"read_parquet('{p}/*.parquet')\");"
         "c.sql(f'select sender_id, count(*), sum(try_cast(amount as double)) from {src} group by 1').fetchall();"
         "print(time.perf_counter()-t)"
     )

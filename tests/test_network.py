@@ -240,3 +240,11 @@ def test_network_stage_columns_and_first_pass(engine):
         assert (got.fp - want.logit.reindex(got.index)).abs().max() < 1e-9
     assert [i.id for i in for_side("receiver", "network")] == ["N-03", "N-04"]
     assert {"I-23", "N-01", "N-02"} <= {i.id for i in for_side("receiver")}
+
+
+def test_i23_watchlist_with_one_column(engine, tmp_path):
+    # name and phone absent from the file: all-empty columns must still load and match nothing
+    f = tmp_path / "ids.csv"
+    f.write_text("account_id\nR3\n")
+    s = run(engine, I23_ROWS, "I-23", "sender", watchlist=load_watchlist(engine, f))
+    assert list(s.index) == ["S3"] and s.loc["S3"].i23_hops == 1 and s.loc["S3"].i23_subject == "R3"

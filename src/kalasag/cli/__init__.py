@@ -103,6 +103,7 @@ def simulate(
     format: Annotated[str, typer.Option("--format", help="csv.gz or parquet.")] = "csv.gz",
     regime: Annotated[str, typer.Option(help="Named regime (see docs/simulator.md).")] = "baseline",
     inject_errors: Annotated[float, typer.Option(help="Fraction of deliberately broken rows (CSV only).")] = 0.0,
+    parts: Annotated[int, typer.Option(help="Write a partitioned Parquet directory of this many independent parts (large worlds, bounded memory).")] = 1,
     quiet: QuietOpt = False,
 ) -> None:
     """Write a synthetic year of transfers into the Philippines with ground-truth labels.
@@ -113,9 +114,9 @@ def simulate(
 
     if scale <= 0:
         fail(f"--scale must be positive, got {scale}")
-    if not 0 <= inject_errors < 1:
-        fail(f"--inject-errors must be a fraction in [0, 1), got {inject_errors}")
-    summary = simulate_world(out_dir, seed=seed, scale=scale, fmt=format, regime=regime, inject_errors=inject_errors, progress=not quiet)
+    summary = simulate_world(
+        out_dir, seed=seed, scale=scale, fmt=format, regime=regime, inject_errors=inject_errors, parts=parts, progress=not quiet
+    )
     out.print(f"wrote {summary.n_transfers:,} transfers to {out_dir}")
     for name, path in summary.files.items():
         out.print(f"  {name}: {path}")

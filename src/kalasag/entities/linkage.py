@@ -82,11 +82,11 @@ def _settings(config: EntitiesConfig):
             cl.ExactMatch("region"),
             cl.ExactMatch("country"),
         ],
+        # candidate pairs grow with the square of the largest block: only tight rules here
+        # (a shared phone, the same name words in one country, one account id on both sides)
         blocking_rules_to_generate_predictions=[
             block_on("phone_e164"),
-            block_on("name_sig"),
-            block_on("surname_core", "given_initial"),
-            block_on("surname_core", "region"),
+            block_on("name_sig", "country"),
             block_on("account_id"),
         ],
         retain_matching_columns=True,
@@ -118,7 +118,7 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
     """Train a Splink model on `records` (EM) and return the predictions and the clusters."""
     from splink import Linker, block_on
 
-    logging.getLogger("splink").setLevel(logging.INFO if progress else logging.WARNING)
+    logging.getLogger("splink").setLevel(logging.INFO if progress else logging.ERROR)
     db_api = _db_api(engine)
     sdf = db_api.register(_native(engine, records))
     try:
@@ -134,7 +134,7 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
             block_on("phone_e164"), max_pairs=config.u_max_pairs
         )
         linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("surname_core", "given_initial"), max_pairs=config.u_max_pairs
+            block_on("name_sig", "country"), max_pairs=config.u_max_pairs
         )
         pred = linker.inference.predict(threshold_match_probability=config.predict_threshold)
     except Exception as exc:  # Splink raises many types; one line for the user

@@ -135,6 +135,9 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
         cp = foreign.select(r=transfers.receiver_id.cast("string"), s=transfers.sender_id.cast("string")).distinct()
         deg = cp.group_by("s").aggregate(deg=ibis._.count())
         cp = cp.join(deg, "s").filter(ibis._.deg <= config.household_max_counterparty_degree).select("r", "s")
+        # count payers as persons: a payer's accounts that resolve to one entity count once
+        payer = re_.filter(re_.side == "sender").select(s=re_.account_id, payer=re_.entity_id)
+        cp = cp.join(payer, "s").select("r", s=ibis._.payer).distinct()
         rec = re_.filter(re_.side == "receiver").select(r=re_.account_id, entity_id=re_.entity_id,
                                                           region=re_.region, surname_core=re_.surname_core, surname=re_.surname)
         cpe = engine.materialize(cp.join(rec, "r").select("s", "entity_id", "region", "surname_core", "surname").distinct())
@@ -178,17 +181,48 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
     return engine.materialize(ibis.union(*parts))
 
 
+class _Bar:
+    """A rich progress bar over the three stages (silent when progress=False)."""
+
+    def __init__(self, progress: bool) -> None:
+        self.p = None
+        if progress:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.p = Progress(TextColumn("entities: {task.description}"), BarColumn(), TimeElapsedColumn())
+            self.p.start()
+            self.task = self.p.add_task("account records", total=3)
+
+    def next(self, what: str) -> None:
+        if self.p is not None:
+            self.p.update(self.task, advance=1, description=what)
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.stop()
+
+
 def resolve(engine: Engine, transfers: ir.Table, config: KalasagConfig | EntitiesConfig, *, progress: bool = False) -> EntityResult:
     """Link the account records of `transfers` into entities (same person) and households."""
     cfg = config.entities if isinstance(config, KalasagConfig) else config
+    bar = _Bar(progress)
+    try:
+        return _resolve(engine, transfers, cfg, bar, progress)
+    finally:
+        bar.close()
+
+
+def _resolve(engine: Engine, transfers: ir.Table, cfg: EntitiesConfig, bar: _Bar, progress: bool) -> EntityResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     records = account_records(engine, transfers, cfg)
     timings["records"] = time.perf_counter() - t0
+    bar.next("Splink (EM, prediction, clusters)")
 
     t0 = time.perf_counter()
     run = run_splink(engine, records, cfg, progress=progress)
     timings["splink"] = time.perf_counter() - t0
+    bar.next("households")
 
     t0 = time.perf_counter()
     p = run.predictions
@@ -240,5 +274,6 @@ def resolve(engine: Engine, transfers: ir.Table, config: KalasagConfig | Entitie
     )
     entities = engine.materialize(e)
     timings["households"] = time.perf_counter() - t0
+    bar.next("done")
     return EntityResult(entities=entities, households=households[list(HOUSEHOLD_COLUMNS)], records=records,
                         links=links, model=run.parameters, timings=timings)

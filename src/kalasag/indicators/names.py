@@ -131,8 +131,7 @@ def phone_key(phone: ir.StringValue, digits: int) -> ir.StringValue:
 # Particles a glued surname may start with, longest first (RE2 and Java take the first
 # alternative that lets the whole pattern match).
 CORE_PARTICLES: tuple[str, ...] = (
-    "delos", "delas", "dela", "del", "de", "vander", "vanden", "van", "von", "der",
-    "santa", "santo", "san", "da", "di", "du",
+    "delos", "delas", "dela", "del", "de", "vander", "vanden", "van", "von", "santa", "santo", "san",
 )
 
 
@@ -158,9 +157,10 @@ def given_initial(norm: ir.StringValue) -> ir.StringValue:
 
 
 def surname_core(sur: ir.StringValue) -> ir.StringValue:
-    """A surname without its leading particle when at least three letters remain:
+    """A surname without its leading particle when at least four letters remain:
     "delacruz" → "cruz" (so "Cristina D. Cruz" meets "Dela Cruz"), "delossantos" → "santos",
-    "santos" → "tos" (consistent on both sides, only a comparison key)."""
+    "santos" stays "santos". A comparison key only: "delgado" → "gado", "sanchez" → "chez" are
+    harmless because the same rule applies to both names compared."""
     alt = "|".join(CORE_PARTICLES)
-    core = sur.re_extract(rf"^(?:{alt})([a-z]{{3,}})$", 1).nullif("")
+    core = sur.re_extract(rf"^(?:{alt})([a-z]{{4,}})$", 1).nullif("")
     return core.coalesce(sur)

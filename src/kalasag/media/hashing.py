@@ -21,6 +21,7 @@ from kalasag.media.errors import MediaError
 
 PDQ_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 HASHER_VERSION = "pdqhash-0.2.8+pillow-rgb"  # recorded with banked hashes
+_TEXT_DEMUXERS = {"tty", "bin", "xbin", "adf", "idf"}
 
 
 def _pdqhash():
@@ -111,7 +112,8 @@ def detect_kind(path: str | Path) -> str:
 
     try:
         with av.open(str(path)) as container:
-            if container.streams.video:
+            # FFmpeg renders text files as video (tty/bin demuxers): those are not media
+            if container.streams.video and container.format.name not in _TEXT_DEMUXERS:
                 return "video"
     except (av.error.FFmpegError, OSError, ValueError):
         pass

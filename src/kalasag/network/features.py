@@ -178,9 +178,9 @@ class WatchlistLinkage(Indicator):
         if wl is None:  # no watchlist: an empty one with the same columns
             wl = ctx.tx.select(entry=ibis.literal(0, "int64"), account_id=ibis.null("string"), name=ibis.null("string"),
                                phone=ibis.null("string")).filter(ibis.literal(False))
-        norm = N.normalize_name(wl.name)
-        return wl.select(entry=wl.entry.cast("int64"), w_id=wl.account_id.cast("string"), w_key=N.identity_key(norm),
-                         w_phone=N.phone_key(wl.phone, p.phone_digits))
+        norm = N.normalize_name(wl.name.cast("string").nullif(""))
+        return wl.select(entry=wl.entry.cast("int64"), w_id=wl.account_id.cast("string").nullif(""), w_key=N.identity_key(norm),
+                         w_phone=N.phone_key(wl.phone.cast("string").nullif(""), p.phone_digits))
 
     def links(self, ctx: Context) -> ir.Table:
         """Every path from a listed account: side, account_id, hops, subject, subject_side, via, link, entry, how."""

@@ -64,11 +64,16 @@ def read_watchlist(path: str | Path) -> pd.DataFrame:
         raise WatchlistError(f"{path}: no entries after the header")
     df = pd.DataFrame(out, columns=["entry", *WATCHLIST_COLUMNS])
     df["entry"] = df["entry"].astype("int64")
-    for c in WATCHLIST_COLUMNS:
-        df[c] = df[c].astype("string")
+    for c in WATCHLIST_COLUMNS:  # plain str / None (pd.NA confuses Spark's schema inference)
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df
 
 
 def load_watchlist(engine: Any, path: str | Path):
-    """The watchlist as an engine table (entry, account_id, name, phone) for `compute_evidence(..., watchlist=)`."""
-    return engine.from_records(read_watchlist(path))
+    """The watchlist as an engine table (entry, account_id, name, phone) for `compute_evidence(..., watchlist=)`.
+    Missing values are "" in the table (an all-NULL column has no type on DuckDB or Spark); I-23
+    reads "" as missing."""
+    df = read_watchlist(path)
+    for c in WATCHLIST_COLUMNS:
+        df[c] = df[c].fillna("").astype(str)
+    return engine.from_records(df)

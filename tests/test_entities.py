@@ -1,0 +1,164 @@
+"""Entity resolution end to end: a hand-made world with known answers, then a simulated one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kalasag import ingest
+from kalasag.engine import connect
+from kalasag.entities import (
+    ENTITY_ALERT_COLUMNS,
+    ENTITY_COLUMNS,
+    entity_alerts,
+    evaluate_entities,
+    household_alerts,
+    resolve,
+)
+from kalasag.model import ConfigError, load_config
+
+# account: (name, phone, country, region, side)
+ACCOUNTS = {
+    "s1a": ("John A. Smith", "+1 202 555 0123", "US", None, "sender"),
+    "s1b": ("SMITH, JOHN", "12025550123", "US", None, "sender"),
+    "s2": ("Peter Jones", "+1 202 555 0199", "US", None, "sender"),
+    "s3": ("Maria Garcia", None, "US", None, "sender"),
+    "r1a": ("Ma. Cristina Dela Cruz", "0917 123 4567", "PH", "Metro Manila", "receiver"),
+    "r1b": ("MARIA CRISTINA DELACRUZ", "+63 917 123 4567", "PH", "NCR", "receiver"),
+    "r1c": ("Cristina D. Cruz", "639171234567", "PH", "National Capital Region", "receiver"),
+    "r2": ("Rhea Dela Cruz", "09171234567", "PH", "NCR", "receiver"),       # her sister, same household phone
+    "r3": ("Jose Reyes", "0918 765 4321", "PH", "Cebu", "receiver"),
+    "r4": ("Ana Santos", "0919 111 2233", "PH", "Cebu", "receiver"),
+    "r5": ("Liza Ramos", "0920 222 3344", "PH", "Cebu", "receiver"),
+}
+PAYS = [("s1a", "r1a"), ("s1b", "r1b"), ("s1a", "r1c"), ("s1b", "r2"), ("s2", "r3"), ("s2", "r4"), ("s2", "r5"),
+        ("s3", "r4"), ("s3", "r5")]
+PERSON = {"s1a": "P1", "s1b": "P1", "s2": "P2", "s3": "P3", "r1a": "P4", "r1b": "P4", "r1c": "P4", "r2": "P5",
+          "r3": "P6", "r4": "P7", "r5": "P8"}
+
+
+def _transfers() -> pd.DataFrame:
+    rows = []
+    for i, (s, r) in enumerate(PAYS):
+        sn, sp, sc, _, _ = ACCOUNTS[s]
+        rn, rp, rc, rr, _ = ACCOUNTS[r]
+        rows.append({"txn_id": f"t{i}", "sender_id": s, "receiver_id": r, "sender_name": sn, "receiver_name": rn,
+                     "sender_phone": sp, "receiver_phone": rp, "sender_country": sc, "receiver_country": rc,
+                     "receiver_region": rr, "amount_usd": 50.0})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def small():
+    eng = connect(threads=1)
+    config = load_config()
+    res = resolve(eng, eng.from_records(_transfers()), config)
+    return eng, config, res, eng.fetch(res.entities).set_index("account_id")
+
+
+def test_entities_table_has_the_contract_columns(small) -> None:
+    _, _, res, e = small
+    assert tuple(e.reset_index().columns) == ENTITY_COLUMNS
+    assert len(e) == len(ACCOUNTS)                      # one row per (account, side), none dropped
+
+
+def test_same_person_is_one_entity_and_the_sister_is_not(small) -> None:
+    _, _, _, e = small
+    groups = {frozenset(g.index) for _, g in e.groupby("entity_id")}
+    assert groups == {frozenset(x) for x in (["s1a", "s1b"], ["s2"], ["s3"], ["r1a", "r1b", "r1c"], ["r2"], ["r3"], ["r4"], ["r5"])}
+    assert e.loc["r1a", "match_probability"] == 1.0     # deterministic: same phone, compatible names
+
+
+def test_link_evidence_names_the_fields(small) -> None:
+    _, _, _, e = small
+    ev = e.loc["r1c", "link_evidence"]
+    assert "same phone +639171234567" in ev
+    assert "'cristina d cruz'" in ev and "deterministic" in ev
+    assert e.loc["r3", "link_evidence"].startswith("single account record")
+
+
+def test_households_are_kept_apart_from_entities(small) -> None:
+    _, _, res, e = small
+    # the sister shares the phone: same household, different entity
+    assert e.loc["r2", "household_id"] == e.loc["r1a", "household_id"]
+    assert e.loc["r2", "entity_id"] != e.loc["r1a", "entity_id"]
+    assert "shared phone +639171234567" in e.loc["r2", "household_evidence"]
+    # r4 and r5: same region (Cebu), both paid by s2 and s3 → one household by shared payers
+    assert e.loc["r4", "household_id"] == e.loc["r5", "household_id"]
+    assert "2 common foreign payers" in e.loc["r4", "household_evidence"]
+    # r3 shares one payer only and another surname: alone
+    assert e.loc["r3", "household_id"] not in (e.loc["r4", "household_id"], e.loc["r1a", "household_id"])
+    assert e.loc["r3", "household_evidence"] == "no household link"
+    # the sister is also paid by the same person (s1) and shares surname and region
+    assert sorted(res.households["reason"]) == ["phone;surname_region", "shared_payers"]
+
+
+def test_evaluation_against_known_answers(small) -> None:
+    _, _, _, e = small
+    labels = pd.DataFrame({"account_id": list(PERSON), "side": [ACCOUNTS[a][4] for a in PERSON],
+                           "person_id": list(PERSON.values()),
+                           "group": ["G1", "G1", "G2", "G3", "G4", "G4", "G4", "G4", "G5", "G6", "G6"],
+                           "role": ["x"] * 4 + ["osec_facilitator"] * 4 + ["y", "osec_facilitator", "osec_facilitator"]})
+    ev = evaluate_entities(e.reset_index(), labels)
+    # true pairs: P1 (1) + P4 (3) = 4, all found, none wrong
+    assert (ev["link_pairs_true"], ev["link_pairs_predicted"], ev["link_pairs_correct"]) == (4, 4, 4)
+    assert ev["link_precision"] == 1.0 and ev["link_recall"] == 1.0
+    # operations G4 (r1a, r1b, r1c, r2) and G6 (r4, r5): both whole in one household, G6 not in one entity
+    assert ev["operations_multi_account"] == 2
+    assert ev["operations_in_one_household"] == 1.0
+    assert ev["operations_in_one_entity"] == 0.0
+    alerts = pd.DataFrame({"accounts": ["r1a;r1b;r1c;r2", "r4"]})
+    assert evaluate_entities(e.reset_index(), labels, alerts=alerts)["operations_in_one_alert"] == 0.5
+
+
+def test_entity_alerts_aggregate_scores(small) -> None:
+    _, config, res, e = small
+    scores = pd.DataFrame({"account_id": ["r1a", "r1b", "r1c", "r2", "r3", "r4", "r5"], "side": "receiver",
+                           "score": [0.5, 0.2, 0.0, 0.1, 0.05, 0.0, 0.0]})
+    alerts = pd.DataFrame({"account_id": ["r1a"], "side": ["receiver"]})
+    ea = entity_alerts(res.entities, alerts, scores, config)
+    assert tuple(ea.columns) == ENTITY_ALERT_COLUMNS
+    assert len(ea) == 1
+    row = ea.iloc[0]
+    assert row["score"] == pytest.approx(1 - 0.5 * 0.8 * 1.0)      # noisy-OR = 0.6
+    assert row["risk_level"] == "medium"                            # 0.5 ≤ 0.6 < 0.8
+    assert sorted(row["accounts"].split(";")) == ["r1a", "r1b", "r1c"]
+    assert row["alerted_accounts"] == "r1a" and row["n_accounts"] == 3 and row["n_alerted"] == 1
+    assert "same phone +639171234567" in row["why_linked"]
+    cfg_max = load_config(overrides={"entities": {"alert_score": "max"}})
+    assert entity_alerts(e.reset_index(), alerts, scores, cfg_max).iloc[0]["score"] == 0.5
+    ha = household_alerts(res.entities, alerts, scores, config)
+    assert len(ha) == 1 and ha.iloc[0]["n_entities"] == 2
+    assert sorted(ha.iloc[0]["accounts"].split(";")) == ["r1a", "r1b", "r1c", "r2"]
+    assert ha.iloc[0]["score"] == pytest.approx(1 - 0.5 * 0.8 * 1.0 * 0.9)
+
+
+def test_entity_alerts_with_no_alerts_is_empty(small) -> None:
+    _, config, res, _ = small
+    empty = pd.DataFrame({"account_id": pd.Series(dtype=str), "side": pd.Series(dtype=str)})
+    scores = pd.DataFrame({"account_id": ["r1a"], "side": ["receiver"], "score": [0.1]})
+    assert len(entity_alerts(res.entities, empty, scores, config)) == 0
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="predict_threshold"):
+        load_config(overrides={"entities": {"predict_threshold": 0.99, "match_threshold": 0.9}})
+    with pytest.raises(ConfigError, match="alert_score"):
+        load_config(overrides={"entities": {"alert_score": "mean"}})
+
+
+def test_simulated_world_meets_the_precision_target(tmp_path: Path) -> None:
+    from kalasag.simulate import simulate_world
+
+    simulate_world(tmp_path, seed=11, scale=0.05, progress=False)
+    eng = connect(threads=1)
+    config = load_config()
+    ing = ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=config)
+    res = resolve(eng, ing.transfers, config)
+    ev = evaluate_entities(res.entities, pd.read_csv(tmp_path / "labels.csv"))
+    assert ev["records"] == eng.count(res.entities)
+    assert ev["link_pairs_true"] > 20
+    assert ev["link_precision"] >= 0.95
+    assert ev["link_recall"] >= 0.7
