@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from kalasag import indicators as ind
 from kalasag import ingest
+from kalasag import network as net
 from kalasag.engine import connect
 from kalasag.model import POSITIVE_ROLES, load_config
 from kalasag.simulate import simulate_world
@@ -41,6 +42,7 @@ def main() -> None:
         eng = connect()
         res = ingest.ingest(eng, d / "transfers.csv.gz", config=config)
         ev = ind.compute_evidence(eng, res.transfers, config)
+        ev = net.network_evidence(eng, res.transfers, ev, config)
         labels = pd.read_csv(d / "labels.csv", dtype=str)
         labels["y"] = labels["role"].isin(POSITIVE_ROLES).astype(int)
         for side in ("sender", "receiver"):

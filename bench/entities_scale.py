@@ -1,6 +1,6 @@
 """Time and memory of entity resolution on about N account records (default 1,000,000).
 
-    nice .venv/bin/python bench/entities_scale.py --records 1000000 --threads 2
+    nice .venv/bin/python bench/entities_scale.py --records 1000000 --threads 2 [--memory-limit 4GB] [--evaluate]
 
 Simulates a Parquet world big enough to hold N account records (about 49,000 records per unit of
 simulator scale, so 1M records ≈ scale 20.5 ≈ 6.2M transfers, written in parts to keep memory
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 8GB")
     ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--evaluate", action="store_true", help="also score the links against labels.csv")
     args = ap.parse_args()
     scale = round(args.records / RECORDS_PER_SCALE, 2)
     parts = max(1, int(round(scale / 3.4)))
@@ -63,6 +64,15 @@ def main() -> None:
         "resolve_s": round(t_res, 1), "stages_s": {k: round(v, 1) for k, v in res.timings.items()},
         "peak_rss_mb": round(peak_mb()),
     }
+    if args.evaluate:
+        import pandas as pd
+
+        from kalasag.entities import evaluate_entities
+
+        ev = evaluate_entities(res.entities, pd.read_csv(d / "labels.csv"))
+        out.update({k: round(ev[k], 4) for k in ("link_precision", "link_recall", "household_pair_precision_group")
+                    if ev.get(k) is not None})
+        out["operations_in_one_household"] = ev.get("operations_in_one_household")
     print(json.dumps(out), flush=True)
     (ROOT / "bench" / "out" / "entities_scale.json").write_text(json.dumps(out, indent=1))
 

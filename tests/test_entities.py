@@ -162,3 +162,34 @@ def test_simulated_world_meets_the_precision_target(tmp_path: Path) -> None:
     assert ev["link_pairs_true"] > 20
     assert ev["link_precision"] >= 0.95
     assert ev["link_recall"] >= 0.7
+
+
+def test_entity_alerts_accept_ibis_scores(small) -> None:
+    eng, config, res, _ = small
+    scores = pd.DataFrame({"account_id": ["r1a", "r1b", "r1c", "r3"], "side": "receiver", "score": [0.5, 0.2, 0.0, 0.9]})
+    alerts = pd.DataFrame({"account_id": ["r1a"], "side": ["receiver"]})
+    ea = entity_alerts(res.entities, alerts, eng.from_records(scores), config)
+    assert ea["score"].tolist() == [pytest.approx(0.6)]
+
+
+def test_a_file_without_names_or_phones_links_nobody_and_says_why() -> None:
+    eng = connect(threads=1)
+    none = pd.Series([None, None, None], dtype="string")
+    df = pd.DataFrame({"txn_id": ["a", "b", "c"], "sender_id": ["s1", "s2", "s3"], "receiver_id": ["r1", "r2", "r1"],
+                       "sender_name": none, "receiver_name": none, "sender_phone": none, "receiver_phone": none,
+                       "sender_country": ["US", "US", "GB"], "receiver_country": ["PH"] * 3, "receiver_region": none})
+    res = resolve(eng, eng.from_records(df), load_config())
+    e = eng.fetch(res.entities)
+    assert len(e) == 5 and e["entity_id"].nunique() == 5
+    assert any("probabilistic links disabled" in n for n in res.notes)
+
+
+def test_household_rules_can_all_be_switched_off(small) -> None:
+    eng, _, _, _ = small
+    off = load_config(overrides={"entities": {
+        "household_shared_phone": False, "household_surname_region_min_shared": 0, "household_pattern_min_shared": 0,
+        "household_pattern_min_shared_any_region": 0}})
+    e = eng.fetch(resolve(eng, eng.from_records(_transfers()), off).entities).set_index("account_id")
+    assert (e["household_evidence"] == "no household link").all()
+    # entities do not depend on the household rules
+    assert e.loc["r1b", "entity_id"] == e.loc["r1a", "entity_id"] != e.loc["r2", "entity_id"]

@@ -363,9 +363,10 @@ def test_i22_area_anomaly(engine):
 def test_registry_metadata_and_config():
     cfg = config()
     assert set(INDICATORS) == {"I-01", "I-02", "I-03", "I-04", "I-05", "I-06", "I-07", "I-08", "I-09", "I-10",
-                               "I-11", "I-12", "I-14", "I-18", "I-19", "I-21", "I-22"}
+                               "I-11", "I-12", "I-14", "I-18", "I-19", "I-21", "I-22", "I-23",
+                               "N-01", "N-02", "N-03", "N-04"}  # N-xx and I-23: the network room (docs/network.md)
     for ind_id, ind in INDICATORS.items():
-        assert ind.slug == "i" + ind_id[2:] and ind.description and "http" in ind.source
+        assert ind.slug == ind_id[0].lower() + ind_id[2:] and ind.description and "http" in ind.source
         assert set(ind.sides) <= {"sender", "receiver"}
         ind.params(cfg)  # every indicator has a valid [indicators."I-xx"] table
 
@@ -385,7 +386,8 @@ def test_docs_cover_every_indicator_and_parameter_default():
     import json
     import re
 
-    doc = (Path(__file__).parents[1] / "docs" / "indicators.md").read_text()
+    docs = Path(__file__).parents[1] / "docs"
+    doc = (docs / "indicators.md").read_text() + "\n" + (docs / "network.md").read_text()
     cfg = config()
     for ind_id, ind in INDICATORS.items():
         section = doc.split(f"## {ind_id} ")[1].split("\n## ")[0]
@@ -397,5 +399,5 @@ def test_docs_cover_every_indicator_and_parameter_default():
             assert re.search(rf"\| `{key}` \| `{re.escape(shown)}` \|", section), (ind_id, key, shown)
         for url in ind.source.split(" ; "):
             assert url.strip() in section, (ind_id, url)
-    for ind_id in ("I-13", "I-15", "I-16", "I-17", "I-20", "I-23"):
+    for ind_id in ("I-13", "I-15", "I-16", "I-17", "I-20"):
         assert f"| {ind_id} |" in doc

@@ -428,3 +428,46 @@ def test_nothing_but_hashes_is_written(tmp_path):
         head = data[:16]
         assert not head.startswith(MEDIA_MAGIC) and head[4:8] != b"ftyp", p  # no image/video container
         assert not any(pr in data for pr in probes), p
+
+
+@needs_media
+def test_watch_follows_a_growing_transport_stream(tmp_path, video_bank):
+    """A recording still being written (MPEG-TS, appended in chunks by a thread) is matched while it grows."""
+    import threading
+    import time
+
+    import av
+
+    from kalasag.media.watch import FollowFile, watch
+
+    src = tmp_path / "rec.ts"  # test input only (tmp), outside any Kalasag state/output directory
+    with av.open(str(VIDEO / "chair-22-sd-grey-bar.mp4")) as inp, av.open(str(src), "w", format="mpegts") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        for k, packet in enumerate(inp.demux(vin)):
+            if packet.dts is None:
+                continue
+            if k > 150:  # ~5 s is enough
+                break
+            packet.stream = vout
+            out.mux(packet)
+    data = src.read_bytes()
+    growing = tmp_path / "growing.ts"
+    growing.write_bytes(b"")
+
+    def writer() -> None:
+        step = len(data) // 10
+        for i in range(0, len(data), step):
+            with growing.open("ab") as fh:
+                fh.write(data[i : i + step])
+            time.sleep(0.05)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    container = av.open(FollowFile(str(growing), idle_seconds=1.0), mode="r")
+    try:
+        alerts = list(watch(str(growing), video_bank, container=container))
+    finally:
+        container.close()
+        t.join()
+    assert [a.entry for a in alerts] == ["videos:chair-orig-22-sd-bar.mp4"]

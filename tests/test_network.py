@@ -170,11 +170,12 @@ def test_i23_runs_inside_compute_evidence(engine, watchlist):
 N03_ROWS = [
     u("A", "R1", 0, rname="Ana Reyes", receiver_phone="+63 918 000 1111", receiver_region="Cebu"),
     u("B", "R2", 1, rname="Luz Cruz", receiver_phone="0918-000-1111"),   # same phone as R1
-    u("C", "R3", 2, rname="REYES, ANA"),                                 # same name as R1
+    u("A", "R3", 2, rname="REYES, ANA"),                                 # same name as R1 and customer A
+    u("E", "R6", 5, rname="Ana Reyes"),                                  # same name, no common customer
     u("A", "R4", 3, rname="Rosa Lim", receiver_region="Cebu"),           # same region, shares customer A
     u("D", "R5", 4, rname="Nena Uy", receiver_region="Cebu"),            # same region, no common customer
 ]
-N03_SCORES = {"receiver": {"R1": 0.9, "R2": 0.1, "R3": 0.1, "R4": 0.1, "R5": 0.1}}
+N03_SCORES = {"receiver": {"R1": 0.9, "R2": 0.1, "R3": 0.1, "R4": 0.1, "R5": 0.1, "R6": 0.1}}
 
 
 def test_n03_phone_name_region(engine):
@@ -182,7 +183,8 @@ def test_n03_phone_name_region(engine):
     assert ev.loc["R2"].n03_phone_links == 1 and ev.loc["R2"].n03_strength == pytest.approx(0.5)  # 1 / strong_links 2
     assert ev.loc["R3"].n03_name_links == 1 and ev.loc["R3"].n03_example == "R1"
     assert ev.loc["R4"].n03_region_links == 1 and ev.loc["R4"].n03_strength == pytest.approx(0.3)
-    assert "R5" not in ev.index and "R1" not in ev.index  # R1's neighbours are not suspicious
+    assert "R5" not in ev.index and "R6" not in ev.index  # region / name without a common customer
+    assert "R1" not in ev.index  # R1's neighbours are not suspicious
     assert sentence("N-03", ev, "R2", "receiver") == "shares a phone number with 1 suspicious receiver (first-pass score ≥ 0.30, e.g. R1)"
     ev = run(engine, N03_ROWS, "N-03", "receiver", first_pass=N03_SCORES, N_03={"seed_score": 0.95})
     assert not ev.n03_fired.any()

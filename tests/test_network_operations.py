@@ -140,3 +140,24 @@ def test_watchlist_missing_or_binary(tmp_path):
     f.write_bytes(b"account_id\n\xff\xfe\n")
     with pytest.raises(WatchlistError, match="not UTF-8"):
         read_watchlist(f)
+
+
+def test_docs_cover_every_network_parameter_and_source():
+    import json
+    import re
+
+    from kalasag.indicators import INDICATORS
+
+    doc = (Path(__file__).parents[1] / "docs" / "network.md").read_text()
+    cfg = load_config()
+    for ind_id in ("I-23", "N-01", "N-02", "N-03", "N-04"):
+        ind = INDICATORS[ind_id]
+        section = doc.split(f"## {ind_id} ")[1].split("\n## ")[0]
+        for key, value in cfg.indicator_params(ind_id).items():
+            shown = json.dumps(value) if isinstance(value, (bool, str)) else str(value)
+            assert re.search(rf"\| `{key}` \| `{re.escape(shown)}` \|", section), (ind_id, key, shown)
+        for url in ind.source.split(" ; "):
+            assert url.strip() in section, (ind_id, url)
+    section = doc.split("## Network alerts")[1]
+    for key, value in cfg.network.model_dump().items():
+        assert re.search(rf"\| `{key}` \| `{re.escape(str(value))}` \|", section), key

@@ -54,23 +54,28 @@ def scan(
     mapping: Annotated[Optional[Path], typer.Option(help="TOML mapping of provider column names to the canonical schema.")] = None,
     fx: Annotated[Optional[Path], typer.Option(help="CSV of monthly FX rates (month,currency,usd_per_unit) overriding the bundled table.")] = None,
     engine: Annotated[str, typer.Option(help="Execution engine: duckdb (embedded, default) or spark.")] = "duckdb",
+    spark_master: Annotated[Optional[str], typer.Option("--spark-master", help="Spark master URL (local[4], spark://host:7077, yarn) or Spark Connect sc://host:15002; default local[2] (docs/scale.md).")] = None,
     now: Annotated[Optional[str], typer.Option(help="Clock for the future-timestamp check (ISO 8601); default: now.")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Ground-truth labels.csv: evaluate in the same run and show the metrics in the report.")] = None,
+    watchlist: Annotated[Optional[Path], typer.Option(help="CSV of known subjects from earlier cases (account_id, name, phone) for I-23.")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every sender and receiver account and write explained alerts.
 
-    Writes alerts.csv, alerts.parquet, scores.parquet, quarantine.csv, run.json and report.html.
+    Writes alerts.csv, alerts.parquet, networks.csv, scores.parquet, quarantine.csv, run.json and report.html.
 
     Example: [bold]kalasag scan transfers.csv.gz --out runs/2026-11[/bold]
     """
     from kalasag.engine import connect
     from kalasag.pipeline import scan as run_scan
 
+    if spark_master and engine != "spark":
+        fail("--spark-master needs --engine spark")
+    eng = connect(engine, spark_master=spark_master) if engine == "spark" else connect(engine)
     result = run_scan(
-        input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=connect(engine), now=_parse_now(now),
-        quiet=quiet, write_report=not no_report, labels=labels,
+        input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=eng, now=_parse_now(now),
+        quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist,
     )
     _print_run_summary(result.run, result.out_dir)
 
@@ -89,7 +94,7 @@ def _print_run_summary(run: dict, out_dir: Path) -> None:
     acc, al = c["accounts"], c["alerts"]
     out.print(
         f"accounts scored: {acc['sender']:,} senders, {acc['receiver']:,} receivers; "
-        f"[bold]alerts: {al['sender']:,} senders, {al['receiver']:,} receivers[/bold]"
+        f"[bold]alerts: {al['sender']:,} senders, {al['receiver']:,} receivers, {c.get('networks', 0):,} networks[/bold]"
     )
     out.print(f"run directory: {out_dir}  (report: {Path(out_dir) / 'report.html'})")
 

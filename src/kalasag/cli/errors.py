@@ -27,6 +27,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("kalasag.ingest", "InputError"),
         ("kalasag.evaluate", "EvaluationError"),
         ("kalasag.simulate", "SimulationError"),
+        ("kalasag.network", "WatchlistError"),
+        ("kalasag.network", "NetworkError"),
+        ("kalasag.indicators", "IndicatorInputError"),
     ):
         try:
             mod = __import__(module, fromlist=[name])

@@ -48,6 +48,16 @@ def guarded(func):
     return wrapper
 
 
+def _progress(paths: list[Path], quiet: bool, label: str):
+    """A rich progress bar on stderr for interactive runs over many files (never in pipes or --quiet)."""
+    if quiet or len(paths) < 5 or not sys.stderr.isatty():
+        return paths
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(paths, description=label, console=Console(stderr=True), transient=True)
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in ("csv", "json"):
         _fail(f"unknown --format {fmt!r} (expected csv or json)")
@@ -71,12 +81,13 @@ def hash_cmd(
     fmt: str = typer.Option("csv", "--format", help="csv or json."),
     fps: float = typer.Option(None, "--fps", help="Video frames sampled per second (default from config: 1)."),
     config: Path = ConfigOpt,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Print `path,kind,pdq_hex,quality,md5,sha256,timestamp`: one row per image, one per sampled video frame."""
     _check_format(fmt)
     cfg = load_media_config(config, video_fps=fps)
     rows: list[dict] = []
-    for p in paths:
+    for p in _progress(paths, quiet, "hashing"):
         if detect_kind(p) == "image":
             h = hash_image(p)
             rows.append({"path": str(p), "kind": "image", "pdq_hex": h.pdq_hex, "quality": h.quality,
@@ -110,12 +121,13 @@ def match_cmd(
     fmt: str = typer.Option("csv", "--format", help="csv (one row per file) or json (every hit)."),
     distance: int = typer.Option(None, "--distance", help="PDQ match distance (default from config: 31)."),
     config: Path = ConfigOpt,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Print `path,matched,entry,distance,variant`, one row per file (the best hit)."""
     _check_format(fmt)
     cfg = load_media_config(config, match_distance=distance)
     m = _matcher(list_file, list_format, state, cfg)
-    results = [m.match_file(p) for p in paths]
+    results = [m.match_file(p) for p in _progress(paths, quiet, "matching")]
     if fmt == "json":
         typer.echo(json.dumps([r.as_dict() for r in results], indent=1, default=str))
         return
@@ -136,6 +148,9 @@ def watch_cmd(
     state: Path = StateOpt,
     fps: float = typer.Option(None, "--fps", help="Frames hashed per second (default video_query_fps)."),
     max_seconds: float = typer.Option(None, "--max-seconds", help="Stop after this much media time."),
+    follow: bool = typer.Option(False, "--follow", help="SOURCE is a file still being written (e.g. MPEG-TS): "
+                                "wait for new data; stop after --idle seconds without growth."),
+    idle: float = typer.Option(5.0, "--idle", help="With --follow: seconds without growth that end the watch."),
     config: Path = ConfigOpt,
 ) -> None:
     """Hash frames as they arrive and print one JSON line per alert (entry, media times, latency)."""
@@ -144,9 +159,23 @@ def watch_cmd(
     if not source.startswith(("rtmp:", "rtsp:", "http:", "https:", "udp:", "tcp:", "srt:")) and not Path(source).exists():
         raise MediaError(f"{source}: no such file or stream")
     n = 0
-    for alert in watch(source, m, max_seconds=max_seconds):
-        n += 1
-        typer.echo(json.dumps(alert.as_dict()))
+    container = None
+    if follow:
+        import av
+
+        from kalasag.media.watch import FollowFile
+
+        try:
+            container = av.open(FollowFile(source, idle_seconds=idle), mode="r")
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{source}: cannot open for --follow ({exc}); use a streamable container such as MPEG-TS") from None
+    try:
+        for alert in watch(source, m, max_seconds=max_seconds, container=container):
+            n += 1
+            typer.echo(json.dumps(alert.as_dict()))
+    finally:
+        if container is not None:
+            container.close()
     typer.echo(f"watch finished: {n} alert(s)", err=True)
 
 

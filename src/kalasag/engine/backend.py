@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,17 @@ import pyarrow as pa
 
 ENGINES = ("duckdb", "spark")
 _names = itertools.count(1)
+
+
+def default_memory_limit() -> str:
+    """`KALASAG_MEMORY_LIMIT` if set (e.g. "8GB"), else 40% of physical memory."""
+    if os.environ.get("KALASAG_MEMORY_LIMIT"):
+        return os.environ["KALASAG_MEMORY_LIMIT"]
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return "4GB"
+    return f"{max(1, int(total * 0.4 / 2**30))}GB"
 
 
 class EngineError(RuntimeError):
@@ -36,6 +48,7 @@ class Engine:
         memory_limit: str | None = None,
         temp_directory: str | None = None,
         spark_master: str | None = None,
+        spark_conf: dict[str, str] | None = None,
     ) -> None:
         if kind not in ENGINES:
             raise EngineError(f"unknown engine '{kind}' (choose from {', '.join(ENGINES)})")
@@ -46,19 +59,13 @@ class Engine:
             config: dict[str, Any] = {"preserve_insertion_order": True}
             if threads:
                 config["threads"] = threads
-            if memory_limit:
-                config["memory_limit"] = memory_limit
-            if temp_directory:
-                config["temp_directory"] = temp_directory
+            # DuckDB's own default (80% of RAM) leaves nothing for the Python side or a neighbour:
+            # cap it and let large intermediates spill to disk instead.
+            config["memory_limit"] = memory_limit or default_memory_limit()
+            config["temp_directory"] = temp_directory or os.path.join(tempfile.gettempdir(), f"kalasag-duckdb-{os.getpid()}")
             self.con = ibis.duckdb.connect(**config)
-        else:  # pragma: no cover - exercised by the spark tests of a later issue
-            try:
-                from pyspark.sql import SparkSession
-            except ImportError as exc:
-                raise EngineError("the spark engine needs pyspark: pip install 'pyspark>=4.0,<4.1'") from exc
-            builder = SparkSession.builder.master(spark_master or "local[2]").appName("kalasag")
-            builder = builder.config("spark.sql.session.timeZone", "UTC")
-            self._spark = builder.getOrCreate()
+        else:
+            self._spark = _spark_session(spark_master, spark_conf)
             self.con = ibis.pyspark.connect(self._spark)
 
     # ---- raw SQL access for the engine room only -------------------------------------------
@@ -84,9 +91,17 @@ class Engine:
         """Compute an expression once and keep the result as a temporary table."""
         name = name or f"_kalasag_tmp_{next(_names)}"
         if self.kind == "spark":
-            # a cached temporary view: nothing is written to a warehouse directory
-            self.con._session.sql(self.con.compile(expr)).createOrReplaceTempView(name)
-            self.con._session.catalog.cacheTable(name)
+            # A temporary view over an eager local checkpoint (kept by the executors, memory then
+            # disk; nothing is written to a warehouse). The checkpoint also cuts the lineage: later
+            # queries plan against a small scan instead of the whole pipeline so far (with plain
+            # caching every plan carries every earlier step, and planning time and driver memory
+            # grow with each step). A data error surfaces here, as SparkDataError (one line).
+            df = self.con._session.sql(self.con.compile(expr))
+            try:
+                df = df.localCheckpoint(eager=True)
+            except Exception as exc:  # noqa: BLE001
+                raise _spark_error(exc) from exc
+            df.createOrReplaceTempView(name)
             return self.con.table(name)
         return self.con.create_table(name, expr, temp=True, overwrite=True)
 
@@ -99,6 +114,11 @@ class Engine:
     def scalar(self, expr: ir.Scalar) -> Any:
         return self.con.execute(expr)
 
+    def close(self) -> None:
+        """Stop the Spark session (DuckDB: nothing to do, the connection goes with the object)."""
+        if self.kind == "spark":
+            self._spark.stop()
+
     def count(self, expr: ir.Table) -> int:
         return int(self.con.execute(expr.count()))
 
@@ -107,6 +127,12 @@ class Engine:
         """Write an expression to `.parquet` or `.csv` (by the file's suffix), streaming."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if self.kind == "spark":
+            if path.suffix not in (".parquet", ".csv"):
+                raise EngineError(f"{path}: can only write .parquet or .csv")
+            from kalasag.engine import spark_io
+
+            return spark_io.write(self, self.con.compile(expr), path)
         if path.suffix == ".parquet":
             self.con.to_parquet(expr, path)
         elif path.suffix == ".csv":
@@ -114,6 +140,73 @@ class Engine:
         else:
             raise EngineError(f"{path}: can only write .parquet or .csv")
         return path
+
+
+class SparkDataError(EngineError):
+    """Spark failed while computing a result (e.g. a corrupt Parquet page): one line."""
+
+
+def _spark_error(exc: BaseException) -> BaseException:
+    """A Spark runtime failure as SparkDataError; analysis errors (a bug in an expression) unchanged."""
+    from pyspark.errors import AnalysisException
+
+    if isinstance(exc, AnalysisException):
+        return exc
+    text = str(exc).strip().splitlines()
+    return SparkDataError(text[0] if text else exc.__class__.__name__)
+
+
+# Session settings Kalasag relies on (docs/scale.md). ANSI mode is off: like DuckDB, integer
+# division by zero gives NULL; every parse of user text uses TRY_CAST, so ANSI's strict casts
+# would add nothing but failures. The session time zone is UTC: timestamps are naive UTC.
+SPARK_DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+# Only for a local session (no cluster): few shuffle partitions for small data, no web UI.
+SPARK_LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.driver.memory": "2g",
+}
+
+
+def _spark_session(master: str | None, conf: dict[str, str] | None):  # noqa: ANN202 - a SparkSession
+    """A SparkSession: `sc://host:15002` = Spark Connect; `local[N]`, `spark://…`, `yarn`… = classic;
+    None = the master of spark-submit when run under it, else local[2]."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise EngineError("the spark engine needs pyspark: pip install 'pyspark>=4.0,<4.1'") from exc
+    import shutil
+
+    builder = SparkSession.builder.appName("kalasag")
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit already chose the master
+    settings = dict(SPARK_DEFAULTS)
+    if master and master.startswith("sc://"):
+        builder = builder.remote(master)
+    else:
+        if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+            raise EngineError("the spark engine needs Java 17 or 21 (set JAVA_HOME or put java on PATH)")
+        if master or not under_submit:
+            builder = builder.master(master or "local[2]")
+        if (master or ("" if under_submit else "local")).startswith("local"):
+            settings.update(SPARK_LOCAL_DEFAULTS)
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - no JVM, unreachable master …: one line
+        text = str(exc).strip().splitlines()
+        raise EngineError(f"cannot start Spark ({text[0] if text else exc.__class__.__name__})") from exc
+    for key, value in settings.items():  # getOrCreate may return an existing session
+        if key.startswith("spark.sql."):
+            session.conf.set(key, value)
+    return session
 
 
 def connect(kind: str = "duckdb", **kwargs: Any) -> Engine:

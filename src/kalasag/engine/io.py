@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import ibis.expr.types as ir
 
-from kalasag.engine.backend import Engine
+from kalasag.engine.backend import Engine, SparkDataError
 
 ROW_COLUMN = "_kalasag_row"  # 1-based data row in the file (header excluded)
 _ids = itertools.count(1)
@@ -40,7 +40,7 @@ class ReadError(ValueError):
     """A file cannot be read at all (one-line message naming the file)."""
 
 
-DATA_ERRORS: tuple[type[Exception], ...] = (duckdb.Error,)
+DATA_ERRORS: tuple[type[Exception], ...] = (duckdb.Error, SparkDataError)
 
 
 def first_line(exc: BaseException) -> str:
@@ -403,15 +403,38 @@ def read_input(
     """
     path = Path(path)
     fmt = detect_format(path)
-    if engine.kind != "duckdb":  # pragma: no cover - spark reading comes with the spark issue
-        raise ReadError(f"{path}: reading files needs the duckdb engine")
+    if engine.kind == "spark":
+        return _read_spark(engine, path, fmt, delimiter=delimiter, encoding=encoding)
     if fmt.startswith("parquet"):
         return _read_parquet(engine, path, fmt)
     return _read_csv(engine, path, fmt, delimiter=delimiter, encoding=encoding)
 
 
+def _read_spark(engine: Engine, path: Path, fmt: str, *, delimiter: str | None, encoding: str) -> RawInput:
+    """The same RawInput on the Spark engine (see spark_io.py)."""
+    from kalasag.engine import spark_io
+
+    if fmt.startswith("parquet"):
+        name, names, total, temp = spark_io.read_parquet(engine, path, fmt)
+        return RawInput(path=path, input_format=fmt, table=engine.con.table(name), columns=names,
+                        rows_parsed=total, temp_objects=temp)
+    line, _ = _first_line(path, fmt, encoding)
+    delimiter, names = _header(path, line, delimiter)
+    name, bad, n_ok, n_bad, temp = spark_io.read_csv(engine, path, fmt, names, delimiter, encoding)
+    return RawInput(
+        path=path, input_format=fmt, table=engine.con.table(name), columns=names, rows_parsed=n_ok,
+        malformed=engine.con.table(bad) if bad else None, rows_malformed=n_bad, temp_objects=temp,
+    )
+
+
 def release(engine: Engine, raw: RawInput) -> None:
     """Drop the temporary tables and views `read_input` made (once nothing refers to them)."""
+    if engine.kind == "spark":
+        from kalasag.engine import spark_io
+
+        spark_io.release_objects(engine, raw.temp_objects)
+        raw.temp_objects = []
+        return
     for kind, name in raw.temp_objects:
         if kind == "FILE":
             Path(name).unlink(missing_ok=True)

@@ -67,12 +67,17 @@ def _alerted_keys(entities: Any, scored_alerts_df: pd.DataFrame, by: str) -> lis
     return sorted(hit[by].dropna().unique().tolist())
 
 
-def _members(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: pd.DataFrame, by: str) -> pd.DataFrame:
-    _check(scores_df, ("account_id", "side", "score"), "the scores table")
+def _members(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any, by: str) -> pd.DataFrame:
+    cols = scores_df.columns if isinstance(scores_df, pd.DataFrame) else list(scores_df.columns)
+    _check(pd.DataFrame(columns=list(cols)), ("account_id", "side", "score"), "the scores table")
     keys = _alerted_keys(entities, scored_alerts_df, by)
     m = _frame(entities, keys, by)
     if not len(m):
         return m
+    if not isinstance(scores_df, pd.DataFrame):  # an Ibis table (scores.parquet): fetch the members only
+        s = scores_df
+        scores_df = s.filter(s.account_id.isin(m["account_id"].astype(str).unique().tolist())).select(
+            "account_id", "side", "score").execute()
     m = m.merge(scores_df[["account_id", "side", "score"]], on=["account_id", "side"], how="left")
     al = scored_alerts_df[["account_id", "side"]].drop_duplicates().assign(_alerted=True)
     m = m.merge(al, on=["account_id", "side"], how="left")
@@ -80,8 +85,12 @@ def _members(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: pd.DataFr
     return m
 
 
-def entity_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: pd.DataFrame, config: KalasagConfig) -> pd.DataFrame:
+def entity_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any, config: KalasagConfig) -> pd.DataFrame:
     """One row per (entity, side) with at least one alerted account on that side.
+
+    `entities`: the EntityResult.entities Ibis table (or a pandas frame of it); `scores_df`: every
+    account's score (pandas, or an Ibis table such as scores.parquet — then only the members of
+    alerted entities are fetched); `scored_alerts_df`: the alerted accounts (alerts.csv).
 
     score = noisy-OR of the account scores of the entity on that side (`[entities] alert_score`:
     "noisy_or" = 1 − Π(1 − s_i), or "max"); risk level from `[scoring]` risk_high / risk_medium."""
@@ -106,7 +115,7 @@ def entity_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: pd.D
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def household_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: pd.DataFrame, config: KalasagConfig) -> pd.DataFrame:
+def household_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any, config: KalasagConfig) -> pd.DataFrame:
     """One row per (household, side) of two entities or more with at least one alerted account:
     the network view (relatives, one operation). Same score rule as `entity_alerts`."""
     m = _members(entities, scored_alerts_df, scores_df, "household_id")

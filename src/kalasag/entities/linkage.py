@@ -44,6 +44,7 @@ class SplinkRun:
     predictions: ir.Table          # unique_id_l, unique_id_r, match_probability, gamma_*, compared values
     clusters: ir.Table             # unique_id, cluster_id
     parameters: dict[str, Any]     # the trained model (Splink settings dict, m/u per level)
+    notes: list[str]               # training steps skipped (too few pairs) and what that means
 
 
 def _settings(config: EntitiesConfig):
@@ -103,7 +104,8 @@ def _db_api(engine: Engine):
     from splink import SparkAPI  # pragma: no cover - needs the spark engine
 
     session = getattr(engine, "spark", None) or getattr(engine, "_spark", None)
-    return SparkAPI(spark_session=session)
+    # "persist": intermediate tables stay in Spark memory, no checkpoint directory needed
+    return SparkAPI(spark_session=session, break_lineage_method="persist")
 
 
 def _native(engine: Engine, table: ir.Table):
@@ -121,25 +123,62 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
     logging.getLogger("splink").setLevel(logging.INFO if progress else logging.ERROR)
     db_api = _db_api(engine)
     sdf = db_api.register(_native(engine, records))
+    notes: list[str] = []
+    trained = True
+
+    def train(what: str, step) -> None:
+        nonlocal trained
+        try:
+            step()
+        except Exception as exc:  # too few pairs in a small or name-less file: say so, link deterministically only
+            trained = False
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            notes.append(f"{what} skipped: {first}")
+
     try:
         linker = Linker(sdf, _settings(config), log_level=None)
-        # prior: share of pairs matched by strict deterministic rules, corrected by their recall
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on("phone_e164", "name_norm"), block_on("name_norm", "country", "region")],
-            recall=config.prior_recall,
-        )
-        linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-        # m by EM: once blocked on phone (learns name/region/country), once on names (learns phone)
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("phone_e164"), max_pairs=config.u_max_pairs
-        )
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("name_sig", "country"), max_pairs=config.u_max_pairs
-        )
-        pred = linker.inference.predict(threshold_match_probability=config.predict_threshold)
+    except Exception as exc:
+        raise LinkageError(f"entity resolution could not set up Splink: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    # prior: share of pairs matched by strict deterministic rules, corrected by their recall
+    train("prior (λ) estimation", lambda: linker.training.estimate_probability_two_random_records_match(
+        [block_on("phone_e164", "name_norm"), block_on("name_norm", "country", "region")],
+        recall=config.prior_recall,
+    ))
+    train("u estimation", lambda: linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed))
+    # m by EM: once blocked on phone (learns name/region/country), once on name words and country
+    # (learns phone and region; without the country EM took "same country" for the match signal)
+    train("EM on phone blocks", lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("phone_e164"), max_pairs=config.u_max_pairs
+    ))
+    train("EM on name blocks", lambda: linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("name_sig", "country"), max_pairs=config.u_max_pairs
+    ))
+    model = linker.misc.save_model_to_json()
+    if not model.get("probability_two_random_records_match"):
+        trained = False
+        notes.append("no pair matched the strict rules: the prior match rate is unknown")
+    if not trained:
+        notes.append("probabilistic links disabled: only deterministic links (same phone, compatible names) are made")
+        model["probability_two_random_records_match"] = model.get("probability_two_random_records_match") or 1e-9
+        linker = Linker(sdf, model, log_level=None)
+    try:
+        pred = linker.inference.predict(threshold_match_probability=None if not trained else config.predict_threshold)
     except Exception as exc:  # Splink raises many types; one line for the user
         raise LinkageError(f"entity resolution failed in Splink: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     preds = engine.con.table(pred.physical_name)
+    # Splink leaves out comparisons it could not use (e.g. a column that is NULL throughout):
+    # put their columns back as "no information"
+    fill: dict[str, Any] = {}
+    for col, kind in (("name_norm", "string"), ("phone_e164", "string"), ("region", "string"), ("country", "string"),
+                      ("given_tokens", "array<string>")):
+        for end in ("_l", "_r"):
+            if col + end not in preds.columns:
+                fill[col + end] = ibis.null(kind)
+    for g in ("gamma_name", "gamma_phone_e164", "gamma_region", "gamma_country"):
+        if g not in preds.columns:
+            fill[g] = ibis.literal(-1)
+    if fill:
+        preds = preds.mutate(**fill)
 
     # deterministic links: same E.164 phone and compatible names → probability 1
     same_account = preds.account_id_l == preds.account_id_r
@@ -159,7 +198,9 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
         splink_probability=preds.match_probability,
         deterministic=det | same_account,
         name_veto=veto,
-        match_probability=ibis.ifelse(det | same_account, 1.0, ibis.ifelse(veto, 0.0, preds.match_probability)),
+        match_probability=ibis.ifelse(
+            det | same_account, 1.0, ibis.ifelse(veto | ibis.literal(not trained), 0.0, preds.match_probability)
+        ),
     )
     preds = engine.materialize(preds)
     edges = db_api.register(_native(engine, preds))
@@ -170,4 +211,5 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
         threshold_match_probability=config.match_threshold,
     )
     clusters = engine.con.table(cc.physical_name).select("unique_id", "cluster_id")
-    return SplinkRun(predictions=preds, clusters=engine.materialize(clusters), parameters=linker.misc.save_model_to_json())
+    return SplinkRun(predictions=preds, clusters=engine.materialize(clusters), parameters=linker.misc.save_model_to_json(),
+                     notes=notes)

@@ -119,6 +119,7 @@ def phone_frame(pairs: pd.DataFrame, default_region: str = "PH", strict_regions:
         e164.append(r.e164)
         status.append(r.status)
     out = pairs[["phone_raw", "country"]].copy()
-    out["phone_e164"] = pd.Series(e164, dtype="string")
-    out["phone_status"] = pd.Series(status, dtype="string")
+    # plain object columns with None (not pd.NA): every engine (DuckDB, Spark) reads them
+    out["phone_e164"] = pd.Series(e164, dtype=object)
+    out["phone_status"] = pd.Series(status, dtype=object)
     return out

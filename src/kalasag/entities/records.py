@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
 
 from kalasag.engine import Engine
 from kalasag.indicators import names as N
@@ -21,6 +23,14 @@ RECORD_COLUMNS = (
     "unique_id", "account_id", "side", "name_norm", "name_sig", "given_tokens", "given_initial",
     "surname", "surname_core", "phone_e164", "phone_shared_line", "region", "country", "n_transfers",
 )
+
+
+def typed_records(df: pd.DataFrame, floats: tuple[str, ...] = ()) -> pa.Table:
+    """A small frame as an Arrow table with explicit types (string, or float64 for `floats`):
+    empty or all-missing columns keep their type, and every engine (DuckDB, Spark) reads it."""
+    schema = pa.schema([(c, pa.float64() if c in floats else pa.string()) for c in df.columns])
+    cols = {c: df[c].astype(object).where(df[c].notna(), None).tolist() for c in df.columns}
+    return pa.Table.from_pydict(cols, schema=schema)
 
 
 def _rows(transfers: ir.Table) -> ir.Table:
@@ -65,7 +75,7 @@ def account_records(engine: Engine, transfers: ir.Table, config: EntitiesConfig)
     # phones: distinct (raw, country) → E.164 in Python, joined back
     pairs = engine.fetch(rows.filter(rows.phone_raw.notnull()).select("phone_raw", "country").distinct())
     lookup = phone_frame(pairs, config.default_phone_region, tuple(config.phone_strict_regions))
-    lk = engine.from_records(lookup[["phone_raw", "country", "phone_e164"]])
+    lk = engine.from_records(typed_records(lookup[["phone_raw", "country", "phone_e164"]]))
     phoned = rows.join(lk, ["phone_raw", "country"], how="left").select("account_id", "side", "phone_e164")
     phone_mode = _mode(phoned, "phone_e164", "phone_e164")
 

@@ -16,7 +16,7 @@ from kalasag.model import KalasagConfig
 from kalasag.model.config import EntitiesConfig
 
 from kalasag.entities.linkage import NAME_LEVELS, name_gamma, run_splink
-from kalasag.entities.records import account_records
+from kalasag.entities.records import account_records, typed_records
 
 ENTITY_COLUMNS = (
     "account_id", "side", "entity_id", "match_probability", "link_evidence", "household_id", "household_evidence",
@@ -32,6 +32,7 @@ class EntityResult:
     links: pd.DataFrame                # account-record links at or above the match threshold
     model: dict[str, Any] = field(default_factory=dict)     # the trained Splink model (JSON-able)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)         # e.g. training skipped on a tiny file
 
 
 def _fmt_name(a: Any, b: Any) -> str:
@@ -90,7 +91,7 @@ def _entity_table(engine: Engine, records: ir.Table, clusters: ir.Table, links: 
             {"unique_id": pd.Series(dtype="string"), "best_probability": pd.Series(dtype="float64"),
              "link_evidence": pd.Series(dtype="string")}
         )
-    bt = engine.from_records(best)
+    bt = engine.from_records(typed_records(best, floats=("best_probability",)))
     e = records.select("unique_id", "account_id", "side").join(clusters, "unique_id")
     e = e.left_join(bt, "unique_id").drop("unique_id_right")
     return e.select(
@@ -176,8 +177,7 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
                                   reason=f.n_shared.cast("string") + " common foreign payers (Jaccard "
                                   + f.jaccard.round(2).cast("string") + ")"))
     if not parts:
-        return engine.from_records(pd.DataFrame({"a": pd.Series(dtype="string"), "b": pd.Series(dtype="string"),
-                                                 "kind": pd.Series(dtype="string"), "reason": pd.Series(dtype="string")}))
+        return engine.from_records(typed_records(pd.DataFrame({c: [] for c in ("a", "b", "kind", "reason")})))
     return engine.materialize(ibis.union(*parts))
 
 
@@ -265,7 +265,7 @@ def _resolve(engine: Engine, transfers: ir.Table, cfg: EntitiesConfig, bar: _Bar
         ent_hh = pd.DataFrame({"entity_id": pd.Series(dtype="string"), "household_id": pd.Series(dtype="string"),
                                "household_evidence": pd.Series(dtype="string")})
         households = pd.DataFrame({c: pd.Series(dtype="string") for c in HOUSEHOLD_COLUMNS})
-    ht = engine.from_records(ent_hh)
+    ht = engine.from_records(typed_records(ent_hh))
     e = ents.left_join(ht, "entity_id").drop("entity_id_right")
     e = e.select(
         "account_id", "side", "entity_id", "match_probability", "link_evidence",
@@ -276,4 +276,4 @@ def _resolve(engine: Engine, transfers: ir.Table, cfg: EntitiesConfig, bar: _Bar
     timings["households"] = time.perf_counter() - t0
     bar.next("done")
     return EntityResult(entities=entities, households=households[list(HOUSEHOLD_COLUMNS)], records=records,
-                        links=links, model=run.parameters, timings=timings)
+                        links=links, model=run.parameters, timings=timings, notes=run.notes)

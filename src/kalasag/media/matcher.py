@@ -331,7 +331,3 @@ def _row_from_entry(i: int, e: ListEntry, list_name: str, negative: bool) -> dic
             "md5": e.md5, "sha256": e.sha256, "category": e.category, "source": e.source,
             "metadata": json.dumps(e.metadata), "negative": negative, "withdrawn_version": None}
 
-
-def check_threshold(distance: int) -> None:
-    if not 0 <= distance <= 256:
-        raise MediaError(f"distance must be within 0..256, got {distance}")

@@ -18,6 +18,34 @@ from dataclasses import dataclass
 from kalasag.media.matcher import Matcher
 
 
+class FollowFile:
+    """A read-only file object that waits for more bytes at end of file (`tail -f`), so PyAV can
+    decode a file that is still being written (a streamable container such as MPEG-TS). Reading
+    ends once the file has not grown for `idle_seconds`."""
+
+    def __init__(self, path: str, idle_seconds: float = 5.0, poll: float = 0.1):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.idle_seconds, self.poll = idle_seconds, poll
+
+    def read(self, n: int = -1) -> bytes:
+        waited = 0.0
+        while True:
+            data = self._fh.read(n)
+            if data or waited >= self.idle_seconds:
+                return data
+            time.sleep(self.poll)
+            waited += self.poll
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 @dataclass(frozen=True)
 class Alert:
     entry: str

@@ -188,6 +188,10 @@ class WatchlistLinkage(Indicator):
         def build() -> ir.Table:
             p = ctx.params(self.id)
             tx = ctx.tx
+            if ctx.watchlist is None:  # nothing to link to: an empty table of the same shape, cheaply
+                s = ibis.null("string")
+                return tx.select(side=s, account_id=s, hops=ibis.null("int64"), subject=s, subject_side=s, via=s, link=s,
+                                 entry=ibis.null("int64"), how=s).filter(ibis.literal(False))
             sn = N.name_parts(tx, "sender_name", "s", ctx.engine)
             st = tx.left_join(sn, tx.sender_name == sn.sender_name)
             acct_s = st.select(side=ibis.literal("sender"), account_id=st.sender_id, name_key=st.s_key,

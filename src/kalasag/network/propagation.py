@@ -61,8 +61,8 @@ class SuspiciousLinks(Indicator):
     sides = ("receiver",)
     stage = STAGE
     description = (
-        "The receiver shares a phone number or a name (first given name and surname) with another receiver "
-        "whose first-pass score is at least seed_score, or (weaker) shares a region and at least one "
+        "The receiver shares a phone number, or a name (first given name and surname) and a customer, with "
+        "another receiver whose first-pass score is at least seed_score; or (weaker) shares a region and a "
         "customer with one."
     )
     source = " ; ".join([AMLC_RED_FLAGS, AUSTRAC_CASES, ENDEAVOUR_ICE])
@@ -86,17 +86,18 @@ class SuspiciousLinks(Indicator):
         other = keys.join(susp, keys.account_id == susp.s_id).select(o_id=keys.account_id, o_phone=keys.phone,
                                                                     o_name=keys.name, o_region=keys.region)
 
-        def linked(col: str, ocol: str, name: str) -> ir.Table:
+        pr = receiver_pairs(ctx, ctx.params("N-01").max_sender_beneficiaries)
+
+        def linked(col: str, ocol: str, name: str, with_customer: bool) -> ir.Table:
             j = keys.join(other, (keys[col] == other[ocol]) & (keys.account_id != other.o_id))
             j = j.select(account_id=keys.account_id, o_id=other.o_id).distinct()
+            if with_customer:  # common names and regions collide: also a common customer
+                j = j.join(pr, (j.account_id == pr.a) & (j.o_id == pr.b)).select("account_id", "o_id")
             return j.group_by("account_id").aggregate(**{name: j.o_id.nunique().cast("int64"), f"{name}_ex": j.o_id.min()})
 
-        ph, nm = linked("phone", "o_phone", "phone"), linked("name", "o_name", "name")
-        pr = receiver_pairs(ctx, ctx.params("N-01").max_sender_beneficiaries)
-        jr = keys.join(other, (keys.region == other.o_region) & (keys.account_id != other.o_id))
-        jr = jr.select(account_id=keys.account_id, o_id=other.o_id).distinct()
-        jr = jr.join(pr, (jr.account_id == pr.a) & (jr.o_id == pr.b)).select("account_id", "o_id")
-        rg = jr.group_by("account_id").aggregate(region=jr.o_id.nunique().cast("int64"), region_ex=jr.o_id.min())
+        ph = linked("phone", "o_phone", "phone", False)
+        nm = linked("name", "o_name", "name", True)
+        rg = linked("region", "o_region", "region", True)
         base = keys.select("account_id").distinct()
         j = base.left_join(ph, base.account_id == ph.account_id).select(base.account_id, ph.phone, ph.phone_ex)
         j = j.left_join(nm, j.account_id == nm.account_id).select(j.account_id, j.phone, j.phone_ex, nm.name, nm.name_ex)
@@ -112,7 +113,7 @@ class SuspiciousLinks(Indicator):
 
     def explain(self, row: Mapping[str, Any], side: str) -> str:
         parts = []
-        for key, what in (("phone", "a phone number"), ("name", "a name")):
+        for key, what in (("phone", "a phone number"), ("name", "a name and a customer")):
             k = integer(row, f"n03_{key}_links")
             if k:
                 parts.append(f"shares {what} with {plural(k, 'suspicious receiver')}")

@@ -24,6 +24,7 @@ import kalasag
 from kalasag import indicators as ind
 from kalasag import evaluate as evaluation
 from kalasag import ingest, report
+from kalasag import network as net
 from kalasag.engine import Engine, connect
 from kalasag.model import SIDES, KalasagConfig, load_config
 from kalasag.pipeline.progress import Stages
@@ -108,6 +109,7 @@ def scan(
     quiet: bool = False,
     write_report: bool = True,
     labels: str | Path | None = None,
+    watchlist: str | Path | None = None,
 ) -> ScanResult:
     started = datetime.now(UTC)
     config = config or load_config(config_path)
@@ -118,13 +120,17 @@ def scan(
     files: dict[str, Path] = {}
     refs = indicator_refs()
 
-    with Stages(quiet=quiet, total=7 if labels else 6) as stages:
+    with Stages(quiet=quiet, total=9 if labels else 8) as stages:
         with stages.step("ingest", timings):
             ing = ingest.ingest(eng, input_path, config=config, mapping=mapping, fx=fx, now=now)
             files["quarantine"] = eng.write(ing.quarantine, out / "quarantine.csv")
 
         with stages.step("evidence", timings):
-            evidence = ind.compute_evidence(eng, ing.transfers, config)
+            wl = net.load_watchlist(eng, watchlist) if watchlist else None
+            evidence = ind.compute_evidence(eng, ing.transfers, config, watchlist=wl)
+
+        with stages.step("network evidence", timings):
+            evidence = net.network_evidence(eng, ing.transfers, evidence, config)
 
         scored: dict[str, ir.Table] = {}
         with stages.step("scoring", timings):
@@ -160,10 +166,16 @@ def scan(
             files["alert_evidence"] = out / "alert_evidence.parquet"
             alerts[["account_id", "side", *evidence_cols]].to_parquet(files["alert_evidence"], index=False)
 
+        with stages.step("networks", timings):
+            networks = net.detect_operations(eng, ing.transfers, scored, config)
+            files["networks"] = out / "networks.csv"
+            networks.to_csv(files["networks"], index=False)
+
         counts_accounts = {side: eng.count(scored[side]) for side in SIDES}
         counts_alerts = {side: int((alerts["side"] == side).sum()) if len(alerts) else 0 for side in SIDES}
         run: dict[str, Any] = {
             "input": str(input_path),
+            "watchlist": str(watchlist) if watchlist else None,
             "input_format": ing.input_format,
             "out_dir": str(out),
             "engine": eng.kind,
@@ -174,6 +186,7 @@ def scan(
                 "quarantined": ing.quarantined,
                 "accounts": counts_accounts,
                 "alerts": counts_alerts,
+                "networks": len(networks),
                 "alerts_by_risk": alerts.groupby(["side", "risk_level"]).size().rename("n").reset_index().to_dict("records")
                 if len(alerts)
                 else [],
@@ -210,7 +223,7 @@ def scan(
                     details.update(_account_details(eng, ing.transfers, side, top))
                 run["finished"] = datetime.now(UTC).isoformat()
                 files["report"] = report.write_report(
-                    out / "report.html", run=run, alerts=alert_table, details=details, metrics=metrics,
+                    out / "report.html", run=run, alerts=alert_table, details=details, metrics=metrics, networks=networks,
                     scores=_score_histogram(eng, all_scores), night_hours=_night_hours(config),
                 )
 
