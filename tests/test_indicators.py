@@ -266,10 +266,10 @@ def test_i12_channel_and_i18_crypto(engine):
     assert "2 of 3 payments (67%) went through mto/ewallet channels" in sentence("I-12", a, "sender")
     cr = run(engine, rows, "I-18", "sender")
     assert bool(cr.loc["B", "i18_fired"]) and cr.loc["B", "i18_strength"] == pytest.approx(0.5)
-    assert cr.loc["C", "i18_n_crypto"] == 1 and not cr.loc["C", "i18_fired"]
+    assert cr.loc["C", "i18_n_channel"] == 1 and not cr.loc["C", "i18_fired"]
     assert "1 of 2 payments (50%) used crypto" in sentence("I-18", cr.loc["B"], "sender")
     rec = run(engine, rows, "I-18", "receiver").loc["R"]
-    assert (rec.i18_n, rec.i18_n_crypto) == (8, 2) and not rec.i18_fired
+    assert (rec.i18_n, rec.i18_n_channel) == (8, 2) and not rec.i18_fired
 
 
 # ---- I-14 --------------------------------------------------------------------------------------

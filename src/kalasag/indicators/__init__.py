@@ -7,11 +7,13 @@ See docs/indicators.md for the definitions, parameters and sources.
 
 from kalasag.indicators.base import Indicator, Params
 from kalasag.indicators.context import Context, IndicatorInputError
-from kalasag.indicators.evidence import CORE_ALL, CORE_ANY, CORE_RULE, Evidence, compute_evidence, core_rule, explain
+from kalasag.indicators.evidence import (
+    CORE_ALL, CORE_ANY, CORE_RULE, Evidence, compute_evidence, core_rule, explain, join_evidence,
+)
 from kalasag.indicators.registry import INDICATORS, NOT_IMPLEMENTED, for_side
 from kalasag.indicators.timezones import with_local_hour
 
 __all__ = [
     "CORE_ALL", "CORE_ANY", "CORE_RULE", "Context", "Evidence", "INDICATORS", "Indicator", "IndicatorInputError", "NOT_IMPLEMENTED", "Params",
-    "compute_evidence", "core_rule", "explain", "for_side", "with_local_hour",
+    "compute_evidence", "core_rule", "explain", "for_side", "join_evidence", "with_local_hour",
 ]

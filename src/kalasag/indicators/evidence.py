@@ -62,23 +62,27 @@ def _base(ctx: Context, side: str) -> ir.Table:
         counterparties=t.counterpart_id.nunique().cast("int64"))
 
 
+def join_evidence(table: ir.Table, ind: Any, ev: ir.Table) -> ir.Table:
+    """Left-join one indicator's evidence onto a per-account table; accounts it has no row for
+    get fired = False and strength = 0 (never NULL), other metrics stay NULL."""
+    j = table.left_join(ev, table.account_id == ev.account_id)
+    extra = {}
+    for c in ev.columns:
+        if c == "account_id":
+            continue
+        if c == ind.col("fired"):
+            extra[c] = j[c].fill_null(False)
+        elif c == ind.col("strength"):
+            extra[c] = j[c].fill_null(0.0).cast("float64")
+        else:
+            extra[c] = j[c]
+    return j.select(*[j[c] for c in table.columns], **extra)
+
+
 def side_evidence(ctx: Context, side: str, progress: Progress | None = None, task: Any = None) -> ir.Table:
     out = _base(ctx, side)
     for ind in for_side(side):
-        ev = ctx.engine.materialize(ind.evidence(ctx, side))
-        j = out.left_join(ev, out.account_id == ev.account_id)
-        keep = [j[c] for c in out.columns]
-        extra = {}
-        for c in ev.columns:
-            if c == "account_id":
-                continue
-            if c == ind.col("fired"):
-                extra[c] = j[c].fill_null(False)
-            elif c == ind.col("strength"):
-                extra[c] = j[c].fill_null(0.0).cast("float64")
-            else:
-                extra[c] = j[c]
-        out = j.select(*keep, **extra)
+        out = join_evidence(out, ind, ctx.engine.materialize(ind.evidence(ctx, side)))
         if progress is not None:
             progress.advance(task)
     out = out.mutate(core_rule=core_rule(out, side))

@@ -12,6 +12,7 @@ from pydantic import PositiveFloat
 
 from kalasag.indicators.base import Indicator, Params, finish, graded, integer, num, pct, plural, ratio
 from kalasag.indicators.context import Context
+from kalasag.indicators.transfer_pattern import Channel
 
 
 class CountryRisk(Indicator):
@@ -46,7 +47,9 @@ class CountryRisk(Indicator):
         return f"sends from {row.get('i14_country')}, a country with risk weight {num(row, 'i14_weight'):.2f} in the AMLC ranking"
 
 
-class Crypto(Indicator):
+class Crypto(Channel):
+    """I-18 is I-12's channel-share logic over the crypto channel list: one implementation."""
+
     id, slug, name = "I-18", "i18", "Crypto rails"
     sides = ("sender", "receiver")
     description = "A large share of the cross-border payments use crypto-asset channels."
@@ -56,23 +59,6 @@ class Crypto(Indicator):
         "https://polarherald.com/politics/justice-system/financial-watchdog-warns-of-rising-online-child-exploitation.html",
     ])
 
-    class Params(Params):
-        channels: list[str]
-        min_transfers: int
-        min_share: float
-        strong_share: PositiveFloat
-
-    def evidence(self, ctx: Context, side: str) -> ir.Table:
-        self.check_side(side)
-        p = ctx.params(self.id)
-        t = ctx.side_tx(side)
-        t = t.filter(t.channel.notnull())
-        hit = t.channel.lower().isin([c.lower() for c in p.channels])
-        a = t.group_by("account_id").aggregate(n=t.count(), n_crypto=hit.cast("int64").sum())
-        share = ratio(a.n_crypto, a.n)
-        fired = (a.n_crypto >= p.min_transfers) & (share >= p.min_share)
-        return finish(a, self, fired, graded(fired, share, p.strong_share), n=a.n, n_crypto=a.n_crypto, share=share)
-
     def explain(self, row: Mapping[str, Any], side: str) -> str:
-        return (f"{integer(row, 'i18_n_crypto')} of {plural(integer(row, 'i18_n'), 'payment')} "
+        return (f"{integer(row, 'i18_n_channel')} of {plural(integer(row, 'i18_n'), 'payment')} "
                 f"({pct(num(row, 'i18_share'))}) used crypto-asset channels")

@@ -28,7 +28,7 @@ def network_evidence(
 ) -> Any:
     """Evidence with the network-stage columns joined (materialized). `context`: the Context the
     indicators used, if the caller kept it (saves rebuilding the prepared transfers)."""
-    from kalasag.indicators.evidence import Evidence  # (the indicators room imports this room's indicators)
+    from kalasag.indicators.evidence import Evidence, join_evidence  # (the indicators room imports this room's indicators)
 
     ctx = context or Context.build(engine, transfers, config)
     for side in SIDES:
@@ -40,18 +40,6 @@ def network_evidence(
     for side in SIDES:
         table = evidence.side(side)
         for ind in network_indicators(side):
-            ev = engine.materialize(ind.evidence(ctx, side))
-            j = table.left_join(ev, table.account_id == ev.account_id)
-            extra = {}
-            for c in ev.columns:
-                if c == "account_id":
-                    continue
-                if c == ind.col("fired"):
-                    extra[c] = j[c].fill_null(False)
-                elif c == ind.col("strength"):
-                    extra[c] = j[c].fill_null(0.0).cast("float64")
-                else:
-                    extra[c] = j[c]
-            table = j.select(*[j[c] for c in table.columns], **extra)
+            table = join_evidence(table, ind, engine.materialize(ind.evidence(ctx, side)))
         out[side] = engine.materialize(table)
     return Evidence(sender=out["sender"], receiver=out["receiver"])
