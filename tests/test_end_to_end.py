@@ -35,8 +35,18 @@ def run_dir(world, tmp_path_factory) -> Path:
 
 
 def test_scan_writes_every_output(run_dir):
-    for name in ("alerts.csv", "alerts.parquet", "scores.parquet", "quarantine.csv", "run.json", "report.html"):
+    for name in ("alerts.csv", "alerts.parquet", "scores.parquet", "quarantine.csv", "run.json", "report.html",
+                 "networks.csv", "entities.csv", "households.csv", "entity_alerts.csv", "household_alerts.csv"):
         assert (run_dir / name).stat().st_size > 0, name
+
+
+def test_entity_alerts_cover_every_alerted_account(run_dir):
+    alerts = pd.read_csv(run_dir / "alerts.csv", dtype={"account_id": str})
+    ents = pd.read_csv(run_dir / "entity_alerts.csv", dtype=str)
+    covered = {(a, side) for accs, side in zip(ents["alerted_accounts"], ents["side"]) for a in accs.split(";")}
+    assert covered == set(zip(alerts["account_id"], alerts["side"]))
+    page = (run_dir / "report.html").read_text()
+    assert 'id="entities"' in page
 
 
 def test_counts_reconcile_and_quarantine_has_reasons(world, run_dir):

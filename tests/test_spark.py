@@ -68,6 +68,7 @@ def test_csv_read_numbers_rows_and_keeps_malformed(spark: Engine, tmp_path: Path
         assert bad["_kalasag_row"].tolist() == [2, 4]
         assert bad["text"].tolist() == ["4,5", "6,7,8,9"]
         assert bad["message"].tolist() == ["Expected Number of Columns: 3 Found: 2", "Expected Number of Columns: 3 Found: 4"]
+        assert bad["error_type"].tolist() == ["MISSING COLUMNS", "TOO MANY COLUMNS"]
     finally:
         release(spark, raw)
 
@@ -115,3 +116,5 @@ def test_scan_identical_on_both_engines(spark: Engine, world: Path, tmp_path: Pa
     q_d = pd.read_csv(d.files["quarantine"], dtype=str)
     q_s = pd.read_csv(s.files["quarantine"], dtype=str)
     assert q_s[["row_number", "reason"]].equals(q_d[["row_number", "reason"]])
+    # the same text too: details (malformed rows included) and the original fields
+    pd.testing.assert_frame_equal(q_s, q_d)

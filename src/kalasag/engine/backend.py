@@ -67,6 +67,7 @@ class Engine:
         else:
             self._spark = _spark_session(spark_master, spark_conf)
             self.con = ibis.pyspark.connect(self._spark)
+            self._reliable_checkpoints = bool(self._spark.conf.get("spark.checkpoint.dir", None))
 
     # ---- raw SQL access for the engine room only -------------------------------------------
     @property
@@ -96,9 +97,11 @@ class Engine:
             # queries plan against a small scan instead of the whole pipeline so far (with plain
             # caching every plan carries every earlier step, and planning time and driver memory
             # grow with each step). A data error surfaces here, as SparkDataError (one line).
+            # With `spark.checkpoint.dir` set (a cluster: HDFS, S3…), reliable checkpoints instead:
+            # they survive the loss of an executor.
             df = self.con._session.sql(self.con.compile(expr))
             try:
-                df = df.localCheckpoint(eager=True)
+                df = df.checkpoint(eager=True) if self._reliable_checkpoints else df.localCheckpoint(eager=True)
             except Exception as exc:  # noqa: BLE001
                 raise _spark_error(exc) from exc
             df.createOrReplaceTempView(name)

@@ -23,6 +23,7 @@ import pandas as pd
 import kalasag
 from kalasag import indicators as ind
 from kalasag import evaluate as evaluation
+from kalasag import entities as ent
 from kalasag import ingest, report
 from kalasag import network as net
 from kalasag.engine import Engine, connect
@@ -120,7 +121,7 @@ def scan(
     files: dict[str, Path] = {}
     refs = indicator_refs()
 
-    with Stages(quiet=quiet, total=9 if labels else 8) as stages:
+    with Stages(quiet=quiet, total=10 if labels else 9) as stages:
         with stages.step("ingest", timings):
             ing = ingest.ingest(eng, input_path, config=config, mapping=mapping, fx=fx, now=now)
             files["quarantine"] = eng.write(ing.quarantine, out / "quarantine.csv")
@@ -171,6 +172,18 @@ def scan(
             files["networks"] = out / "networks.csv"
             networks.to_csv(files["networks"], index=False)
 
+        with stages.step("entities", timings):
+            er = ent.resolve(eng, ing.transfers, config)
+            files["entities"] = eng.write(er.entities, out / "entities.csv")
+            files["households"] = out / "households.csv"
+            er.households.to_csv(files["households"], index=False)
+            entity_alerts = ent.entity_alerts(er.entities, alert_table, all_scores, config)
+            household_alerts = ent.household_alerts(er.entities, alert_table, all_scores, config)
+            files["entity_alerts"] = out / "entity_alerts.csv"
+            entity_alerts.to_csv(files["entity_alerts"], index=False)
+            files["household_alerts"] = out / "household_alerts.csv"
+            household_alerts.to_csv(files["household_alerts"], index=False)
+
         counts_accounts = {side: eng.count(scored[side]) for side in SIDES}
         counts_alerts = {side: int((alerts["side"] == side).sum()) if len(alerts) else 0 for side in SIDES}
         run: dict[str, Any] = {
@@ -187,6 +200,8 @@ def scan(
                 "accounts": counts_accounts,
                 "alerts": counts_alerts,
                 "networks": len(networks),
+                "entity_alerts": len(entity_alerts),
+                "household_alerts": len(household_alerts),
                 "alerts_by_risk": alerts.groupby(["side", "risk_level"]).size().rename("n").reset_index().to_dict("records")
                 if len(alerts)
                 else [],
@@ -203,6 +218,7 @@ def scan(
             },
             "indicators": {i.id: {"name": i.name, "source": i.source} for i in ind.INDICATORS.values()},
             "timings": timings,
+            "entities": {"notes": list(er.notes), "model": er.model},
         }
         if ing.rows_in != ing.accepted + ing.quarantined:  # pragma: no cover - a bug, never a user error
             raise RuntimeError(f"counts do not reconcile: {ing.rows_in} != {ing.accepted} + {ing.quarantined}")
@@ -224,6 +240,7 @@ def scan(
                 run["finished"] = datetime.now(UTC).isoformat()
                 files["report"] = report.write_report(
                     out / "report.html", run=run, alerts=alert_table, details=details, metrics=metrics, networks=networks,
+                    entities=entity_alerts, households=household_alerts,
                     scores=_score_histogram(eng, all_scores), night_hours=_night_hours(config),
                 )
 

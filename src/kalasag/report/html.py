@@ -453,13 +453,25 @@ def _alert_table(alerts: pd.DataFrame, linked: dict[tuple[str, str], str], max_r
     )
 
 
-def _networks(networks: pd.DataFrame, max_rows: int) -> str:
-    shown = networks.head(max_rows)
+# Extra tables after the alerts: (keyword of render_report, section id, title, what it is)
+EXTRA_TABLES: tuple[tuple[str, str, str, str], ...] = (
+    ("networks", "networks", "Networks",
+     "Facilitator operations found by community detection on the suspicious subgraph (docs/network.md)."),
+    ("entities", "entities", "Entities: one person, several accounts",
+     "Accounts linked as one person (docs/entities.md), with the fields that drove each link."),
+    ("households", "households", "Households and operations",
+     "Looser groups of entities (shared phone, region and surname with a common payer, shared foreign payers) — "
+     "relatives, not the same person."),
+)
+
+
+def _table_section(df: pd.DataFrame, sid: str, title: str, intro: str, max_rows: int) -> str:
+    shown = df.head(max_rows)
     rows = [[("" if _isna(v) else v) for v in r] for r in shown.itertuples(index=False)]
-    more = (f'<p class="small">Showing {len(shown):,} of {len(networks):,} rows.</p>'
-            if len(shown) < len(networks) else "")
-    return (f'<section id="networks"><h2>Networks</h2>{more}<div class="scroll wide">'
-            f'{_table([e(c) for c in networks.columns], rows)}</div></section>')
+    more = (f'<p class="small">Showing {len(shown):,} of {len(df):,} rows.</p>'
+            if len(shown) < len(df) else "")
+    return (f'<section id="{e(sid)}"><h2>{e(title)}</h2><p class="small">{e(intro)}</p>{more}<div class="scroll wide">'
+            f'{_table([e(c) for c in df.columns], rows)}</div></section>')
 
 
 def _source_html(source: Any) -> str:
@@ -604,6 +616,8 @@ def render_report(
     night_hours: tuple[int, int] | None = None,
     max_transfer_rows: int = MAX_TRANSFER_ROWS,
     max_table_alerts: int = MAX_TABLE_ALERTS,
+    entities: pd.DataFrame | None = None,
+    households: pd.DataFrame | None = None,
 ) -> str:
     """The report as one HTML string (see `write_report`)."""
     run = run or {}
@@ -629,9 +643,12 @@ def render_report(
             linked[(acct, side)] = f"alert-{side}-{rank}"
     body.append(_alert_table(alerts, linked, max_table_alerts))
     sections.append(("alerts", "All alerts"))
-    if networks is not None and len(networks):
-        body.append(_networks(networks, max_transfer_rows))
-        sections.append(("networks", "Networks"))
+    extra = {"networks": networks, "entities": entities, "households": households}
+    for key, sid, title, intro in EXTRA_TABLES:
+        df = extra[key]
+        if df is not None and len(df):
+            body.append(_table_section(df, sid, title, intro, max_transfer_rows))
+            sections.append((sid, title.split(":")[0]))
     sections.append(("sources", "Indicator sources"))
 
     return (
@@ -656,6 +673,8 @@ def write_report(
     night_hours: tuple[int, int] | None = None,
     max_transfer_rows: int = MAX_TRANSFER_ROWS,
     max_table_alerts: int = MAX_TABLE_ALERTS,
+    entities: pd.DataFrame | None = None,
+    households: pd.DataFrame | None = None,
 ) -> Path:
     """Write report.html, one self-contained file, and return its path.
 
@@ -669,7 +688,7 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(run=run, alerts=alerts, details=details, networks=networks, metrics=metrics,
                          scores=scores, night_hours=night_hours, max_transfer_rows=max_transfer_rows,
-                         max_table_alerts=max_table_alerts)
+                         max_table_alerts=max_table_alerts, entities=entities, households=households)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
