@@ -197,7 +197,10 @@ def list_indicators() -> None:
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version.
+
+    Example: [bold]kalasag version[/bold]
+    """
     import kalasag
 
     out.print(f"kalasag {kalasag.__version__}")

@@ -83,7 +83,10 @@ def hash_cmd(
     config: Path = ConfigOpt,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Print `path,kind,pdq_hex,quality,md5,sha256,timestamp`: one row per image, one per sampled video frame."""
+    """Print `path,kind,pdq_hex,quality,md5,sha256,timestamp`: one row per image, one per sampled video frame.
+
+    Example: [bold]kalasag media hash photos/*.jpg clip.mp4 --format csv[/bold]
+    """
     _check_format(fmt)
     cfg = load_media_config(config, video_fps=fps)
     rows: list[dict] = []
@@ -123,7 +126,10 @@ def match_cmd(
     config: Path = ConfigOpt,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Print `path,matched,entry,distance,variant`, one row per file (the best hit)."""
+    """Print `path,matched,entry,distance,variant`, one row per file (the best hit).
+
+    Example: [bold]kalasag media match photos/*.jpg --list hashes.csv --format csv[/bold]
+    """
     _check_format(fmt)
     cfg = load_media_config(config, match_distance=distance)
     m = _matcher(list_file, list_format, state, cfg)
@@ -153,7 +159,10 @@ def watch_cmd(
     idle: float = typer.Option(5.0, "--idle", help="With --follow: seconds without growth that end the watch."),
     config: Path = ConfigOpt,
 ) -> None:
-    """Hash frames as they arrive and print one JSON line per alert (entry, media times, latency)."""
+    """Hash frames as they arrive and print one JSON line per alert (entry, media times, latency).
+
+    Example: [bold]kalasag media watch stream.ts --follow --state ~/.kalasag[/bold]
+    """
     cfg = load_media_config(config, video_query_fps=fps)
     m = _matcher(list_file, "auto", state, cfg)
     if not source.startswith(("rtmp:", "rtsp:", "http:", "https:", "udp:", "tcp:", "srt:")) and not Path(source).exists():
@@ -190,7 +199,10 @@ def lists_import(
     source: str = typer.Option("", "--source"),
     state: Path = StateOpt,
 ) -> None:
-    """Add a list file's entries to list NAME (a new version; existing entries stay)."""
+    """Add a list file's entries to list NAME (a new version; existing entries stay).
+
+    Example: [bold]kalasag media lists import hashes.csv --name known --state ~/.kalasag[/bold]
+    """
     entries = read_list(file, list_format)
     res = MediaStore(state).import_entries(name, entries, negative=negative, category=category, source=source)
     typer.echo(f"list {res.list_name} version {res.version}: {res.added} added, {res.duplicates} already present")
@@ -207,7 +219,10 @@ def lists_add(
     state: Path = StateOpt,
     config: Path = ConfigOpt,
 ) -> None:
-    """Hash media files and add their hashes (video: frames at video_fps) to list NAME."""
+    """Hash media files and add their hashes (video: frames at video_fps) to list NAME.
+
+    Example: [bold]kalasag media lists add clip.mp4 --name known --state ~/.kalasag[/bold]
+    """
     from kalasag.media.listio import ListEntry
 
     cfg = load_media_config(config)
@@ -234,7 +249,10 @@ def lists_withdraw(
     pdq: list[str] = typer.Option(None, "--pdq", help="PDQ hash to withdraw (repeatable)."),
     state: Path = StateOpt,
 ) -> None:
-    """Withdraw entries (a new list version; the entries stop matching at once, no rebuild)."""
+    """Withdraw entries (a new list version; the entries stop matching at once, no rebuild).
+
+    Example: [bold]kalasag media lists withdraw --name known --entry entry-17 --state ~/.kalasag[/bold]
+    """
     from kalasag.media.hashing import hex_to_bytes
 
     for h in pdq or []:
@@ -246,6 +264,9 @@ def lists_withdraw(
 @lists_app.command("show")
 @guarded
 def lists_show(state: Path = StateOpt, fmt: str = typer.Option("csv", "--format")) -> None:
-    """Print each list: name, negative, version, active entries, last update."""
+    """Print each list: name, negative, version, active entries, last update.
+
+    Example: [bold]kalasag media lists show --state ~/.kalasag[/bold]
+    """
     _check_format(fmt)
     _rows_out(MediaStore(state).lists(), ["name", "negative", "version", "active_entries", "updated_at"], fmt)

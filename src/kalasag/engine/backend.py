@@ -69,6 +69,19 @@ class Engine:
             self.con = ibis.pyspark.connect(self._spark)
             self._reliable_checkpoints = bool(self._spark.conf.get("spark.checkpoint.dir", None))
 
+    @property
+    def spark(self):  # noqa: ANN201 - the SparkSession (for libraries such as Splink)
+        if self.kind != "spark":
+            raise EngineError("this operation needs the spark engine")
+        return self._spark
+
+    def native(self, table: ir.Table):  # noqa: ANN201
+        """The backend's own handle on a materialized table (a DuckDB relation or a Spark DataFrame),
+        for libraries that take one (Splink)."""
+        if self.kind == "duckdb":
+            return self.duckdb.table(table.get_name())
+        return self._spark.table(table.get_name())
+
     # ---- raw SQL access for the engine room only -------------------------------------------
     @property
     def duckdb(self):  # noqa: ANN201 - the raw duckdb connection

@@ -103,7 +103,7 @@ def _db_api(engine: Engine):
         return DuckDBAPI(connection=engine.duckdb)
     from splink import SparkAPI  # pragma: no cover - needs the spark engine
 
-    session = getattr(engine, "spark", None) or getattr(engine, "_spark", None)
+    session = engine.spark
     # "persist": intermediate tables stay in Spark memory, no checkpoint directory needed
     return SparkAPI(spark_session=session, break_lineage_method="persist")
 
@@ -111,9 +111,7 @@ def _db_api(engine: Engine):
 def _native(engine: Engine, table: ir.Table):
     """The engine's own handle on a materialized table (Splink cannot introspect DuckDB temp
     tables by name)."""
-    if engine.kind == "duckdb":
-        return engine.duckdb.table(table.get_name())
-    return engine.con._session.table(table.get_name())  # pragma: no cover - spark
+    return engine.native(table)
 
 
 def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, progress: bool = False) -> SplinkRun:
