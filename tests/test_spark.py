@@ -118,3 +118,23 @@ def test_scan_identical_on_both_engines(spark: Engine, world: Path, tmp_path: Pa
     assert q_s[["row_number", "reason"]].equals(q_d[["row_number", "reason"]])
     # the same text too: details (malformed rows included) and the original fields
     pd.testing.assert_frame_equal(q_s, q_d)
+    # network and entity alerts (the driver-side steps fed by the engine) agree too
+    for key in ("networks", "entity_alerts", "household_alerts"):
+        if key in d.files:
+            f_d, f_s = pd.read_csv(d.files[key], dtype=str), pd.read_csv(s.files[key], dtype=str)
+            cols = list(f_d.columns)
+            assert list(f_s.columns) == cols, key
+            pd.testing.assert_frame_equal(
+                f_s.sort_values(cols).reset_index(drop=True), f_d.sort_values(cols).reset_index(drop=True), obj=key
+            )
+
+
+def test_cli_spark_master_needs_the_spark_engine(world: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kalasag.cli import app
+
+    res = CliRunner().invoke(app, ["scan", str(world), "--out", str(tmp_path / "r"), "--spark-master", "local[1]"])
+    assert res.exit_code == 2
+    assert "--spark-master needs --engine spark" in res.output
+    assert not (tmp_path / "r").exists()

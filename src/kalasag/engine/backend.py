@@ -190,6 +190,18 @@ SPARK_LOCAL_DEFAULTS: dict[str, str] = {
 }
 
 
+def _splink_jar() -> str | None:
+    """The jar of Splink's Spark similarity functions (jaro_winkler …), when Splink is installed."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return None
+    try:
+        return str(similarity_jar_location())
+    except Exception:  # noqa: BLE001 - a Splink without its Spark jar
+        return None
+
+
 def _spark_session(master: str | None, conf: dict[str, str] | None):  # noqa: ANN202 - a SparkSession
     """A SparkSession: `sc://host:15002` = Spark Connect; `local[N]`, `spark://…`, `yarn`… = classic;
     None = the master of spark-submit when run under it, else local[2]."""
@@ -211,7 +223,10 @@ def _spark_session(master: str | None, conf: dict[str, str] | None):  # noqa: AN
             builder = builder.master(master or "local[2]")
         if (master or ("" if under_submit else "local")).startswith("local"):
             settings.update(SPARK_LOCAL_DEFAULTS)
-    settings.update(conf or {})
+        jar = _splink_jar()
+        if jar:  # Splink's Spark backend (entities room) needs its similarity UDFs on the classpath
+            settings["spark.jars"] = ",".join(j for j in ((conf or {}).get("spark.jars"), jar) if j)
+    settings.update({k: v for k, v in (conf or {}).items() if k != "spark.jars" or "spark.jars" not in settings})
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:

@@ -53,7 +53,7 @@ def _row_numbers(engine: Engine, df, order_key: str, within: str, group: str):  
 
     from kalasag.engine.io import ROW_COLUMN
 
-    counts = df.groupBy(group, order_key).count().orderBy(order_key).collect()
+    counts = df.groupBy(*dict.fromkeys([group, order_key])).count().orderBy(order_key).collect()
     offsets, total = [], 0
     for r in counts:
         offsets.append((r[group], total))
