@@ -332,11 +332,16 @@ def test_video_frame_sampling_is_one_per_second_with_timestamps():
 def test_watch_alerts_on_a_banked_video_and_reports_latency(video_bank):
     from kalasag.media import watch
 
+    import time
+
+    started = time.monotonic()
     alerts = list(watch(str(VIDEO / "chair-22-sd-grey-bar.mp4"), video_bank, max_seconds=6))
+    wall = time.monotonic() - started
     assert [a.entry for a in alerts] == ["videos:chair-orig-22-sd-bar.mp4"]
     a = alerts[0]
     assert a.matched_frames >= 3 and a.first_match_time <= a.alert_time <= 3.0
-    assert 0 <= a.latency_s < 5
+    # the reported latency is a real wall-clock interval inside this call (its speed is benchmarked in bench/)
+    assert 0 <= a.latency_s <= wall
     assert list(watch(str(VIDEO / "doorknob-hd-no-bar.mp4"), video_bank)) == []
 
 
