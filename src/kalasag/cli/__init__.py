@@ -58,12 +58,13 @@ def scan(
     now: Annotated[Optional[str], typer.Option(help="Clock for the future-timestamp check (ISO 8601); default: now.")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Ground-truth labels.csv: evaluate in the same run and show the metrics in the report.")] = None,
     watchlist: Annotated[Optional[Path], typer.Option(help="CSV of known subjects from earlier cases (account_id, name, phone) for I-23.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Directory (or model.json) written by `kalasag feedback`: use its learned weights.")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every sender and receiver account and write explained alerts.
 
-    Writes alerts.csv, alerts.parquet, networks.csv, scores.parquet, quarantine.csv, run.json and report.html.
+    Writes alerts.csv, alerts.parquet, networks.csv, scores.parquet, evidence.parquet, quarantine.csv, run.json and report.html.
 
     Example: [bold]kalasag scan transfers.csv.gz --out runs/2026-11[/bold]
     """
@@ -75,7 +76,7 @@ def scan(
     eng = connect(engine, spark_master=spark_master) if engine == "spark" else connect(engine)
     result = run_scan(
         input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=eng, now=_parse_now(now),
-        quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist,
+        quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist, model=model,
     )
     _print_run_summary(result.run, result.out_dir)
 
@@ -97,6 +98,42 @@ def _print_run_summary(run: dict, out_dir: Path) -> None:
         f"[bold]alerts: {al['sender']:,} senders, {al['receiver']:,} receivers, {c.get('networks', 0):,} networks[/bold]"
     )
     out.print(f"run directory: {out_dir}  (report: {Path(out_dir) / 'report.html'})")
+
+
+@app.command()
+@friendly
+def feedback(
+    dispositions: Annotated[Path, typer.Argument(help="CSV: account_id, side, disposition (true_positive|false_positive)[, note].")],
+    run_dir: Annotated[Path, typer.Option("--run", help="The run directory the accounts were scored in (its evidence.parquet).")],
+    model_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write model.json into.")],
+    config: Annotated[Optional[Path], typer.Option(help="TOML config merged over the defaults (recorded as a hash).")] = None,
+) -> None:
+    """Learn scoring weights from analysts' dispositions (logistic regression per side, cross-validated).
+
+    Example: [bold]kalasag feedback reviewed.csv --run runs/2026-11 --out models/2026-11[/bold],
+    then [bold]kalasag scan transfers.csv.gz --out runs/2026-12 --model models/2026-11[/bold]
+    """
+    from kalasag.engine import connect
+    from kalasag.model import load_config
+    from kalasag.pipeline.scan import indicator_refs
+    from kalasag import scoring
+
+    cfg = load_config(config)
+    disp = scoring.read_dispositions(dispositions)
+    labelled, unknown = scoring.labelled_evidence(connect(), disp, run_dir)
+    if unknown:
+        out.print(f"note: {unknown:,} dispositioned account(s) are not in {run_dir} and were left out")
+    model = scoring.train(labelled, indicator_refs(), cfg, run_dir=run_dir, unknown_accounts=unknown)
+    path = scoring.save_model(model, model_dir)
+    table = Table("side", "TP", "FP", "folds", "precision", "recall", "F1", "AP", title="cross-validated (out-of-fold)")
+    for side, m in model.sides.items():
+        c = m.cv
+        table.add_row(side, str(m.n_true_positive), str(m.n_false_positive), str(c.folds), f"{c.precision:.3f}",
+                      f"{c.recall:.3f}", f"{c.f1:.3f}", f"{c.average_precision:.3f}")
+    out.print(table)
+    for side in scoring.skipped_sides(model):
+        out.print(f"note: {side}: too few dispositions of one class; scans keep the configured {side} weights")
+    out.print(f"model written to {path}")
 
 
 @app.command()

@@ -30,6 +30,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("kalasag.network", "WatchlistError"),
         ("kalasag.network", "NetworkError"),
         ("kalasag.indicators", "IndicatorInputError"),
+        ("kalasag.scoring", "FeedbackError"),
     ):
         try:
             mod = __import__(module, fromlist=[name])

@@ -38,6 +38,12 @@ class ScoringConfig(_Strict):
     risk_medium: float = Field(ge=0, le=1)
     weights: dict[str, float]  # "I-03" or "I-03.receiver"; "core_rule[.side]" for the plain rule
     max_explained: int = Field(ge=1)
+    # Capacity thresholds: alerts per 10,000 scored accounts, per side ("sender", "receiver").
+    # When set for a side, that side's alert threshold is the score of its k-th highest account,
+    # k = ceil(n_accounts × alerts_per_10k / 10,000) (ties included); alert_threshold is then unused.
+    alerts_per_10k: dict[str, float] = Field(default_factory=dict)
+    # Set only by a learned model (`kalasag scan --model`): its weights may be negative.
+    learned: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> "ScoringConfig":
@@ -46,8 +52,14 @@ class ScoringConfig(_Strict):
             raise ValueError(f"prior_log_odds needs a value for {', '.join(sorted(missing))}")
         if not self.risk_medium <= self.risk_high:
             raise ValueError("risk_medium must not exceed risk_high")
+        unknown = set(self.alerts_per_10k) - {"sender", "receiver"}
+        if unknown:
+            raise ValueError(f"alerts_per_10k takes sides 'sender' and 'receiver', not {', '.join(sorted(unknown))}")
+        bad = [k for k, v in self.alerts_per_10k.items() if not 0 < v <= 10_000]
+        if bad:
+            raise ValueError(f"alerts_per_10k must be in (0, 10000]: {', '.join(bad)}")
         negative = [k for k, v in self.weights.items() if v < 0]
-        if negative:
+        if negative and not self.learned:
             raise ValueError(f"weights must be non-negative (evidence never lowers a score): {', '.join(negative)}")
         return self
 

@@ -29,6 +29,7 @@ from kalasag import network as net
 from kalasag.engine import Engine, connect
 from kalasag.model import SIDES, KalasagConfig, load_config
 from kalasag.pipeline.progress import Stages
+from kalasag import scoring
 from kalasag.scoring import IndicatorRef, explain_row, score_table
 
 ALERT_OUTPUT_COLUMNS = [
@@ -111,9 +112,14 @@ def scan(
     write_report: bool = True,
     labels: str | Path | None = None,
     watchlist: str | Path | None = None,
+    model: str | Path | None = None,
 ) -> ScanResult:
     started = datetime.now(UTC)
     config = config or load_config(config_path)
+    learned = None
+    if model is not None:  # learned weights replace [scoring] prior and weights for the sides it covers
+        learned = scoring.load_model(model)
+        config = scoring.apply_model(config, learned, indicator_refs())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     eng = connect(engine) if isinstance(engine, str) else engine
@@ -142,6 +148,25 @@ def scan(
                 *[s.select("account_id", "side", "score", "alerted", "risk_level", "core_rule", "indicators") for s in scored.values()]
             )
             files["scores"] = eng.write(all_scores, out / "scores.parquet")
+            # every scored account's evidence strengths (what `kalasag feedback` learns from)
+            strength_cols = sorted({c for s in scored.values() for c in s.columns if c.endswith("_strength")})
+            evidence_parts = []
+            for side, s in scored.items():
+                cols = {c: (s[c].cast("float64") if c in s.columns else ibis.null("float64")) for c in strength_cols}
+                evidence_parts.append(s.select(account_id=s.account_id.cast("string"), side=s.side, core_rule=s.core_rule.cast("boolean"), **cols))
+            files["evidence"] = eng.write(ibis.union(*evidence_parts), out / "evidence.parquet")
+            alert_thresholds: dict[str, Any] = {}
+            for side, s in scored.items():
+                per_10k = config.scoring.alerts_per_10k.get(side)
+                if per_10k is None:
+                    alert_thresholds[side] = {"mode": "fixed", "threshold": config.scoring.alert_threshold}
+                else:
+                    n = eng.count(s)
+                    alert_thresholds[side] = {
+                        "mode": "capacity", "alerts_per_10k": per_10k, "n_accounts": n,
+                        "k": scoring.capacity_k(n, per_10k),
+                        "threshold": eng.scalar(s.filter(s.alerted).score.min()),
+                    }
 
         frames = []
         with stages.step("explain", timings):
@@ -211,8 +236,12 @@ def scan(
             "fx_source": ing.fx_source,
             "versions": versions(),
             "config_sha256": config.digest(),
+            "model": (
+                {"path": str(model), "trained_at": learned.trained_at, "sides": sorted(learned.sides)} if learned else None
+            ),
             "thresholds": {
                 "alert": config.scoring.alert_threshold,
+                "alert_by_side": alert_thresholds,
                 "high": config.scoring.risk_high,
                 "medium": config.scoring.risk_medium,
             },

@@ -12,6 +12,7 @@ indicator id, optionally per side (`"I-07.receiver"` beats `"I-07"`); all live i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,21 @@ def score_table(table: ir.Table, side: str, refs: Iterable[IndicatorRef], config
         (out.score >= sc.risk_medium, "medium"),
         else_="low",
     )
-    return out.mutate(risk_level=risk, alerted=out.score >= sc.alert_threshold)
+    per_10k = sc.alerts_per_10k.get(side)
+    if per_10k is None:
+        return out.mutate(risk_level=risk, alerted=out.score >= sc.alert_threshold)
+    # Capacity threshold: alert the k highest scores, k = ceil(n × per_10k / 10,000), ties at the
+    # k-th score included. ibis.rank() is the 0-based SQL RANK (ties share the lowest rank), so
+    # "rank < k" keeps every account whose score equals the k-th highest.
+    n = out.account_id.count().over(ibis.window())
+    k = (n.cast("float64") * (per_10k / 10_000.0)).ceil()
+    rank = ibis.rank().over(ibis.window(order_by=ibis.desc(out.score)))
+    return out.mutate(risk_level=risk, alerted=rank.cast("float64") < k)
+
+
+def capacity_k(n_accounts: int, alerts_per_10k: float) -> int:
+    """How many accounts a capacity of `alerts_per_10k` alerts (before ties): ceil(n × a / 10,000)."""
+    return math.ceil(n_accounts * alerts_per_10k / 10_000)
 
 
 def contributions(row: Mapping[str, Any], side: str, refs: Iterable[IndicatorRef], config: KalasagConfig) -> list[tuple[str, float]]:
@@ -72,6 +87,7 @@ def contributions(row: Mapping[str, Any], side: str, refs: Iterable[IndicatorRef
     for ref in refs:
         if row.get(f"{ref.slug}_fired"):
             out.append((ref.id, weight_for(config, ref.id, side) * float(row.get(f"{ref.slug}_strength") or 0.0)))
+    # largest first; with a learned model (negative weights allowed) the ones that lower the score last
     return sorted(out, key=lambda kv: -kv[1])
 
 
@@ -88,10 +104,10 @@ def explain_row(
     for ind_id, contrib in contributions(row, side, refs, config)[: config.scoring.max_explained]:
         sentence = explain(ind_id, row, side).strip().rstrip(".")
         if sentence:
-            parts.append(f"{ind_id}: {sentence[0].upper()}{sentence[1:]} (+{contrib:.2f} log-odds).")
+            parts.append(f"{ind_id}: {sentence[0].upper()}{sentence[1:]} ({contrib:+.2f} log-odds).")
     if row.get("core_rule"):
         parts.append(
             "The plain published rule holds: low-value payments (I-01) between unrelated parties (I-05) "
-            f"with high frequency or fan-in/fan-out (I-02/I-03/I-04) (+{weight_for(config, 'core_rule', side):.2f} log-odds)."
+            f"with high frequency or fan-in/fan-out (I-02/I-03/I-04) ({weight_for(config, 'core_rule', side):+.2f} log-odds)."
         )
     return " ".join(parts)
