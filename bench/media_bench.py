@@ -8,7 +8,6 @@ same run (identical results required). Numbers go to docs/benchmarks.md ("## Med
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import resource
 import tempfile

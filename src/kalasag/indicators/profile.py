@@ -8,9 +8,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from pydantic import PositiveFloat
-
-from kalasag.indicators.base import Indicator, Params, finish, graded, integer, num, pct, plural, ratio
+from kalasag.indicators.base import Indicator, Params, finish, graded, integer, num, pct, plural
 from kalasag.indicators.context import Context
 from kalasag.indicators.transfer_pattern import Channel
 

@@ -23,7 +23,6 @@ Withdrawals are tombstones. Neither needs a rebuild.
 from __future__ import annotations
 
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 
@@ -244,7 +243,6 @@ class PdqIndex:
         qkeys = _chunk_keys(qb, self.bits)
         q32 = qb.view(np.uint32)
         qi_parts, row_parts = [], []
-        nq = len(qb)
         for k, width in enumerate(self.bits):
             masks, mbits = _masks(width, radius)
             nm = len(masks)

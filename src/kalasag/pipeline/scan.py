@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import platform
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,16 +113,16 @@ def scan(
 ) -> ScanResult:
     started = datetime.now(UTC)
     config = config or load_config(config_path)
+    refs = indicator_refs()
     learned = None
     if model is not None:  # learned weights replace [scoring] prior and weights for the sides it covers
         learned = scoring.load_model(model)
-        config = scoring.apply_model(config, learned, indicator_refs())
+        config = scoring.apply_model(config, learned, refs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     eng = connect(engine) if isinstance(engine, str) else engine
     timings: dict[str, float] = {}
     files: dict[str, Path] = {}
-    refs = indicator_refs()
 
     with Stages(quiet=quiet, total=10 if labels else 9) as stages:
         with stages.step("ingest", timings):

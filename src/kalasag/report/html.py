@@ -661,34 +661,20 @@ def render_report(
     )
 
 
-def write_report(
-    path: str | Path,
-    *,
-    run: Mapping[str, Any],
-    alerts: pd.DataFrame,
-    details: Mapping[tuple[str, str], pd.DataFrame],
-    networks: pd.DataFrame | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    scores: pd.DataFrame | None = None,
-    night_hours: tuple[int, int] | None = None,
-    max_transfer_rows: int = MAX_TRANSFER_ROWS,
-    max_table_alerts: int = MAX_TABLE_ALERTS,
-    entities: pd.DataFrame | None = None,
-    households: pd.DataFrame | None = None,
-) -> Path:
+def write_report(path: str | Path, **kwargs: Any) -> Path:
     """Write report.html, one self-contained file, and return its path.
 
-    `run` is the run.json content, `alerts` the alert table (ALERT_COLUMNS), `details` the transfers
-    of the top alerts keyed by (account_id, side); `metrics` an `evaluate()` result; `scores`
-    (optional: account_id, side, score of every scored account) gives the full score distribution
-    instead of the alerts' only; `night_hours` the sender-local night window [start, end) ringed in
-    the timelines (default: run["night_hours"], else the default config's I-07 window).
+    Takes the keyword arguments of `render_report`: `run` (the run.json content), `alerts` (the
+    alert table, ALERT_COLUMNS), `details` (the transfers of the top alerts keyed by
+    (account_id, side)), and optionally `networks`, `entities`, `households`, `metrics` (an
+    `evaluate()` result), `scores` (every account's score, or pre-binned side/bin/n, for the full
+    score distribution), `night_hours` (the sender-local night window [start, end) ringed in the
+    timelines; default run["night_hours"], else the default config's I-07 window),
+    `max_transfer_rows` and `max_table_alerts`.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(run=run, alerts=alerts, details=details, networks=networks, metrics=metrics,
-                         scores=scores, night_hours=night_hours, max_transfer_rows=max_transfer_rows,
-                         max_table_alerts=max_table_alerts, entities=entities, households=households)
+    text = render_report(**kwargs)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
