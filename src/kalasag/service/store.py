@@ -1,0 +1,65 @@
+"""Durable state for the real-time service: an append-only transfer log plus snapshots and API keys.
+
+The log is the source of truth (event sourcing): a transfer is acknowledged only after `append`
+returned, i.e. after it is durable in the store. The in-memory incremental state is derived from the
+log (snapshot + replay of the tail), so a restart — or a kill -9 — loses no acknowledged transfer.
+Several workers can share one PostgreSQL or Redis store: each tails the shared log with `read_since`.
+
+Implementations: SQLiteStore (embedded default, WAL mode), PostgresStore, RedisStore.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    key_id: str          # public prefix of the key (shown in logs), never the secret
+    key_hash: str        # hash of the full key (the key itself is never stored)
+    scopes: tuple[str, ...]
+    created: str         # ISO 8601 UTC
+    revoked: bool = False
+
+
+class Store(ABC):
+    """One durable store. Every method is safe to call from one thread at a time per instance."""
+
+    url: str
+
+    @abstractmethod
+    def append(self, transfers: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        """Atomically append the transfers whose txn_id the log has not seen; all-or-nothing.
+
+        Returns, per input transfer, its log sequence number (int, increasing) when it was new, or
+        None when its txn_id was already in the log (a redelivery: it must not be counted twice).
+        When this returns, the new transfers are durable.
+        """
+
+    @abstractmethod
+    def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Log entries with sequence number > seq, in order."""
+
+    @abstractmethod
+    def last_seq(self) -> int:
+        """Highest sequence number in the log (0 when empty)."""
+
+    @abstractmethod
+    def save_snapshot(self, seq: int, blob: bytes) -> None:
+        """Persist a snapshot of the derived state as of log position seq (replaces the previous one)."""
+
+    @abstractmethod
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        """The latest snapshot (seq, blob), or None."""
+
+    @abstractmethod
+    def put_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    @abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
