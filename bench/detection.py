@@ -1,44 +1,39 @@
-"""Detection quality on held-out simulated worlds, next to the plain published rule.
+"""Detection quality on held-out simulated worlds: every seed x regime (a front end of the suite).
 
-    .venv/bin/python bench/detection.py --seeds 101 --regimes baseline --scale 1.0
+    .venv/bin/python bench/detection.py --seeds 101 102 --regimes baseline calm_customers --scale 1.0
 
-Simulates each (seed, regime) world, scans it with the default configuration, evaluates the alerts
-against the world's labels and prints a markdown section for docs/detection.md.
+The worlds are the cross product of --seeds and --regimes; everything else (simulate, scan with the
+default configuration, evaluate next to the plain published rule, Brier score and reliability) is
+bench/generalization/suite.py, whose own command line (bench/generalization/run.py) takes
+`regime:seed` pairs and produces the tables of docs/detection.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import sys
 from pathlib import Path
 
-from kalasag.evaluate import evaluate, to_markdown
-from kalasag.pipeline import scan
-from kalasag.simulate import simulate_world
+sys.path.insert(0, str(Path(__file__).resolve().parent / "generalization"))
+
+from suite import World, markdown, run_suite  # noqa: E402
+
+from kalasag.simulate import REGIMES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[101])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[201])
     ap.add_argument("--regimes", nargs="+", default=["baseline"])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "detection")
     args = ap.parse_args()
-    sections = []
-    for regime in args.regimes:
-        for seed in args.seeds:
-            d = args.out / f"{regime}-{seed}"
-            t0 = time.perf_counter()
-            world = simulate_world(d / "world", seed=seed, scale=args.scale, regime=regime, progress=False)
-            scan(world.files["transfers"], d / "run", quiet=True, write_report=False)
-            result = evaluate(d / "run", world.files["labels"])
-            (d / "evaluation.json").write_text(json.dumps(result, indent=2, default=float))
-            title = f"{regime}, seed {seed}, {world.n_transfers:,} transfers ({time.perf_counter() - t0:.0f} s)"
-            sections.append(to_markdown(result, title))
-    print("\n\n".join(sections))
+    if bad := [r for r in args.regimes if r not in REGIMES]:
+        sys.exit(f"error: unknown regime(s) {', '.join(bad)} (choose from {', '.join(REGIMES)})")
+    worlds = [World(regime, seed) for regime in args.regimes for seed in args.seeds]
+    print(markdown(run_suite(worlds, args.scale, args.out)))
 
 
 if __name__ == "__main__":

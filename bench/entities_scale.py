@@ -67,12 +67,12 @@ def main() -> None:
     if args.evaluate:
         import pandas as pd
 
-        from kalasag.entities import evaluate_entities
+        from kalasag.evaluate import entity_metrics
 
-        ev = evaluate_entities(res.entities, pd.read_csv(d / "labels.csv"))
-        out.update({k: round(ev[k], 4) for k in ("link_precision", "link_recall", "household_pair_precision_group")
+        ev = entity_metrics(eng.fetch(res.entities), pd.read_csv(d / "labels.csv", dtype=str))
+        out.update({k: round(ev[k], 4) for k in ("link_precision", "link_recall", "household_pair_precision")
                     if ev.get(k) is not None})
-        out["operations_in_one_household"] = ev.get("operations_in_one_household")
+        out["operations_in_one_household"] = ev.get("operations_share_in_one_household")
     print(json.dumps(out), flush=True)
     (ROOT / "bench" / "out" / "entities_scale.json").write_text(json.dumps(out, indent=1))
 

@@ -81,13 +81,16 @@ def random_queries(rng, db: np.ndarray, nq: int) -> np.ndarray:
     return np.concatenate([near, rng.integers(0, 256, (nq - half, 32), dtype=np.uint8)])
 
 
-def bench_index(sizes: list[int], nq: int, distance: int, layouts: list[str]) -> None:
+def bench_index(sizes: list[int], nq: int, distance: int, layouts: list[str], threads: list[int]) -> None:
     import faiss
 
+    from kalasag.media.index import AUTO_SWITCH
+
     print(f"### Matching: {nq:,} queries (half near-duplicates 0-31 bits away, half random), distance ≤ {distance}\n")
-    print(f"FAISS threads: {faiss.omp_get_max_threads()}; Kalasag MIH: 1 thread (numpy). CPU cores: {os.cpu_count()}.\n")
-    print("| banked hashes | index | build s | queries/s | speed-up vs Flat | identical to Flat | index MB | process RSS MB | add → matchable ms |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"FAISS threads: {faiss.omp_get_max_threads()}; Kalasag MIH: numpy, threads as shown. CPU cores: {os.cpu_count()}; "
+          f"load average at start: {os.getloadavg()[0]:.1f}. Layout 'auto' = 16x16 below {AUTO_SWITCH:,} hashes, else 12x21.\n")
+    print("| banked hashes | index | threads | build s | queries/s | speed-up vs Flat | identical to Flat | index MB | process RSS MB | add → matchable ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(7)
     for n in sizes:
         db = rng.integers(0, 256, (n, 32), dtype=np.uint8)
@@ -101,27 +104,35 @@ def bench_index(sizes: list[int], nq: int, distance: int, layouts: list[str]) ->
         fqps = nq / (time.perf_counter() - t)
         ref = [sorted((int(I[j]), int(D[j])) for j in range(lims[i], lims[i + 1])) for i in range(nq)]
         del flat, lims, D, I
-        print(f"| {n:,} | FAISS IndexBinaryFlat | {fbuild:.2f} | {fqps:,.0f} | 1× | — | {n * 32 / 2**20:,.0f} | {rss_mb():,.0f} | — |", flush=True)
+        print(f"| {n:,} | FAISS IndexBinaryFlat | {faiss.omp_get_max_threads()} | {fbuild:.2f} | {fqps:,.0f} | 1× | — | "
+              f"{n * 32 / 2**20:,.0f} | {rss_mb():,.0f} | — |", flush=True)
         for layout in layouts:
             t = time.perf_counter()
             idx = PdqIndex(distance, layout=layout)
             idx.add(np.arange(n), db)
             build = time.perf_counter() - t
-            t = time.perf_counter()
-            mine = idx.search(q)
-            qps = nq / (time.perf_counter() - t)
-            rss = rss_mb()
-            new = rng.integers(0, 256, (1, 32), dtype=np.uint8)
-            t = time.perf_counter()
-            idx.add([n], new)
-            found = idx.search(new)[0]
-            add_ms = (time.perf_counter() - t) * 1000
-            assert found == [(n, 0)]
-            same = all(sorted(mine[i]) == ref[i] for i in range(nq))
-            hits = sum(len(r) for r in ref)
-            print(f"| {n:,} | Kalasag MIH {layout} | {build:.1f} | {qps:,.0f} | **{qps / fqps:.1f}×** | "
-                  f"{'yes' if same else 'NO'} ({hits:,} hits) | {idx.nbytes() / 2**20:,.0f} | {rss:,.0f} | {add_ms:.1f} |", flush=True)
-            del idx, mine
+            name = f"{layout} ({'16x16' if n < AUTO_SWITCH else '12x21'})" if layout == "auto" else layout
+            for th in threads:
+                t = time.perf_counter()
+                mine = idx.search(q, threads=th)
+                qps = nq / (time.perf_counter() - t)
+                rss = rss_mb()
+                same = all(sorted(mine[i]) == ref[i] for i in range(nq))
+                hits = sum(len(r) for r in ref)
+                del mine
+                print(f"| {n:,} | Kalasag MIH {name} | {th} | {build:.1f} | {qps:,.0f} | **{qps / fqps:.1f}×** | "
+                      f"{'yes' if same else 'NO'} ({hits:,} hits) | {idx.nbytes() / 2**20:,.0f} | {rss:,.0f} |", end="", flush=True)
+                if th == threads[-1]:
+                    new = rng.integers(0, 256, (1, 32), dtype=np.uint8)
+                    t = time.perf_counter()
+                    idx.add([n], new)
+                    found = idx.search(new)[0]
+                    add_ms = (time.perf_counter() - t) * 1000
+                    assert found == [(n, 0)]
+                    print(f" {add_ms:.1f} |", flush=True)
+                else:
+                    print(" |", flush=True)
+            del idx
         del db
 
 
@@ -166,13 +177,14 @@ def main() -> None:
     ap.add_argument("--distance", type=int, default=31)
     ap.add_argument("--skip-hashing", action="store_true")
     ap.add_argument("--layouts", nargs="+", default=["12x21", "16x16"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="Kalasag search threads (FAISS uses OpenMP's)")
     ap.add_argument("--store", type=int, default=1_000_000, help="banked hashes for the store latency test (0: skip)")
     args = ap.parse_args()
     if not args.skip_hashing:
         bench_hashing(args.images)
     if args.store:
         bench_store_latency(args.store)
-    bench_index(args.sizes, args.queries, args.distance, args.layouts)
+    bench_index(args.sizes, args.queries, args.distance, args.layouts, args.threads)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ from kalasag.entities import (
     ENTITY_ALERT_COLUMNS,
     ENTITY_COLUMNS,
     entity_alerts,
-    evaluate_entities,
     household_alerts,
     resolve,
 )
+from kalasag.evaluate import entity_metrics
 from kalasag.model import ConfigError, load_config
 
 # account: (name, phone, country, region, side)
@@ -101,16 +101,18 @@ def test_evaluation_against_known_answers(small) -> None:
                            "person_id": list(PERSON.values()),
                            "group": ["G1", "G1", "G2", "G3", "G4", "G4", "G4", "G4", "G5", "G6", "G6"],
                            "role": ["x"] * 4 + ["osec_facilitator"] * 4 + ["y", "osec_facilitator", "osec_facilitator"]})
-    ev = evaluate_entities(e.reset_index(), labels)
+    ev = entity_metrics(e.reset_index(), labels)
     # true pairs: P1 (1) + P4 (3) = 4, all found, none wrong
     assert (ev["link_pairs_true"], ev["link_pairs_predicted"], ev["link_pairs_correct"]) == (4, 4, 4)
     assert ev["link_precision"] == 1.0 and ev["link_recall"] == 1.0
     # operations G4 (r1a, r1b, r1c, r2) and G6 (r4, r5): both whole in one household, G6 not in one entity
     assert ev["operations_multi_account"] == 2
-    assert ev["operations_in_one_household"] == 1.0
-    assert ev["operations_in_one_entity"] == 0.0
-    alerts = pd.DataFrame({"accounts": ["r1a;r1b;r1c;r2", "r4"]})
-    assert evaluate_entities(e.reset_index(), labels, alerts=alerts)["operations_in_one_alert"] == 0.5
+    assert ev["operations_share_in_one_household"] == 1.0
+    assert ev["operations_share_in_one_entity"] == 0.0
+    alerts = pd.DataFrame({"side": ["receiver", "receiver"], "accounts": ["r1a;r1b;r1c;r2", "r4"]})
+    ev = entity_metrics(e.reset_index(), labels, household_alerts=alerts)
+    assert ev["operations_share_in_one_alert"] == 0.5
+    assert [(m["group"], m["why"]) for m in ev["operations_missed"]] == [("G6", "not_alerted")]
 
 
 def test_entity_alerts_aggregate_scores(small) -> None:
@@ -157,8 +159,8 @@ def test_simulated_world_meets_the_precision_target(tmp_path: Path) -> None:
     config = load_config()
     ing = ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=config)
     res = resolve(eng, ing.transfers, config)
-    ev = evaluate_entities(res.entities, pd.read_csv(tmp_path / "labels.csv"))
-    assert ev["records"] == eng.count(res.entities)
+    ev = entity_metrics(eng.fetch(res.entities), pd.read_csv(tmp_path / "labels.csv", dtype=str))
+    assert ev["records_labelled"] == ev["records"] == eng.count(res.entities)
     assert ev["link_pairs_true"] > 20
     assert ev["link_precision"] >= 0.95
     assert ev["link_recall"] >= 0.7
@@ -169,7 +171,9 @@ def test_entity_alerts_accept_ibis_scores(small) -> None:
     scores = pd.DataFrame({"account_id": ["r1a", "r1b", "r1c", "r3"], "side": "receiver", "score": [0.5, 0.2, 0.0, 0.9]})
     alerts = pd.DataFrame({"account_id": ["r1a"], "side": ["receiver"]})
     ea = entity_alerts(res.entities, alerts, eng.from_records(scores), config)
-    assert ea["score"].tolist() == [pytest.approx(0.6)]
+    # r1a's entity (alerted account) and r3 (no alerted account, but 0.9 ≥ alert_min_aggregate_score)
+    assert ea["score"].tolist() == [pytest.approx(0.9), pytest.approx(0.6)]
+    assert ea["n_alerted"].tolist() == [0, 1]
 
 
 def test_a_file_without_names_or_phones_links_nobody_and_says_why() -> None:
@@ -193,3 +197,56 @@ def test_household_rules_can_all_be_switched_off(small) -> None:
     assert (e["household_evidence"] == "no household link").all()
     # entities do not depend on the household rules
     assert e.loc["r1b", "entity_id"] == e.loc["r1a", "entity_id"] != e.loc["r2", "entity_id"]
+
+
+def _pays(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    """(payer, receiver, receiver name, region) → a transfers frame: US payers, PH receivers."""
+    out = []
+    for i, (s, r, name, region) in enumerate(rows):
+        out.append({"txn_id": f"t{i}", "sender_id": s, "receiver_id": r, "sender_name": f"Payer {s.upper()}",
+                    "receiver_name": name, "sender_phone": "", "receiver_phone": "", "sender_country": "US",
+                    "receiver_country": "PH", "receiver_region": region, "amount_usd": 40.0})
+    return pd.DataFrame(out)
+
+
+def test_same_surname_and_the_same_payers_join_a_household_across_regions() -> None:
+    a, b = ("a", "Lovely Magbanua", "Batangas"), ("b", "Liza Magbanua", "Zamboanga del Sur")
+    d = ("d", "Ana Santos", "Cebu")                                  # the same payers, another surname
+    e, f = ("e", "Mark Reyes", "Davao"), ("f", "Joy Reyes", "Laguna")  # same surname, 2 of f's 3 payers
+    rows = [(p, *x) for x in (a, b, d) for p in ("p1", "p2")] + [("p3", *b)]
+    rows += [(p, *e) for p in ("p3", "p4", "p5", "p6")] + [(p, *f) for p in ("p3", "p4", "p7")]
+    eng = connect(threads=1)
+    res = resolve(eng, eng.from_records(_pays(rows)), load_config())
+    ent = eng.fetch(res.entities).set_index("account_id")
+    assert ent.loc["a", "household_id"] == ent.loc["b", "household_id"] != ent.loc["d", "household_id"]
+    assert ent.loc["a", "entity_id"] != ent.loc["b", "entity_id"]          # relatives, not one person
+    assert "surname 'magbanua', 2 common foreign payers in any region (100% of the smaller payer set)" in \
+        ent.loc["a", "household_evidence"]
+    assert ent.loc["d", "household_evidence"] == "no household link"
+    # e and f share 2 payers = 67% of f's 3: below household_surname_any_region_min_overlap (0.75)
+    assert ent.loc["e", "household_id"] != ent.loc["f", "household_id"]
+    off = load_config(overrides={"entities": {"household_surname_any_region_min_shared": 0}})
+    ent = eng.fetch(resolve(eng, eng.from_records(_pays(rows)), off).entities).set_index("account_id")
+    assert ent.loc["a", "household_id"] != ent.loc["b", "household_id"]
+    loose = load_config(overrides={"entities": {"household_surname_any_region_min_overlap": 0.6}})
+    ent = eng.fetch(resolve(eng, eng.from_records(_pays(rows)), loose).entities).set_index("account_id")
+    assert ent.loc["e", "household_id"] == ent.loc["f", "household_id"]
+
+
+def test_an_entity_is_alerted_on_its_aggregate_score_without_an_alerted_account(small) -> None:
+    _, config, res, _ = small
+    assert config.entities.alert_min_aggregate_score == 0.3
+    scores = pd.DataFrame({"account_id": ["r1a", "r1b", "r1c", "r2", "r3"], "side": "receiver",
+                           "score": [0.2, 0.15, 0.0, 0.0, 0.29]})
+    none = pd.DataFrame({"account_id": pd.Series(dtype=str), "side": pd.Series(dtype=str)})
+    ea = entity_alerts(res.entities, none, scores, config)
+    # r1a/r1b/r1c: 1 − 0.8 × 0.85 = 0.32 ≥ 0.3; r3 alone 0.29 < 0.3
+    assert ea["entity_id"].tolist() == [ea["entity_id"].iloc[0]] and len(ea) == 1
+    row = ea.iloc[0]
+    assert sorted(row["accounts"].split(";")) == ["r1a", "r1b", "r1c"]
+    assert row["score"] == pytest.approx(0.32) and row["n_alerted"] == 0 and row["alerted_accounts"] == ""
+    ha = household_alerts(res.entities, none, scores, config)     # with the sister r2 (score 0): still 0.32
+    assert len(ha) == 1 and sorted(ha.iloc[0]["accounts"].split(";")) == ["r1a", "r1b", "r1c", "r2"]
+    off = load_config(overrides={"entities": {"alert_min_aggregate_score": 0.0}})
+    assert len(entity_alerts(res.entities, none, scores, off)) == 0
+    assert len(household_alerts(res.entities, none, scores, off)) == 0

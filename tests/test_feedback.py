@@ -213,7 +213,8 @@ def test_apply_model_allows_negative_weights_and_explains_their_sign():
     assert learned.scoring.prior_log_odds == {"sender": config.scoring.prior_log_odds["sender"], "receiver": -1.5}
     assert weight_for(learned, "I-08", "receiver") == -0.75 and weight_for(learned, "I-03", "receiver") == 0.0
     # the sender side keeps the configured weights
-    assert weight_for(learned, "N-04", "sender") == weight_for(config, "N-04", "sender") == 5.1
+    # (the configured default, whatever bench/calibrate_weights.py last fitted; it is not 0)
+    assert weight_for(learned, "N-04", "sender") == weight_for(config, "N-04", "sender") == config.scoring.weights["N-04.sender"] > 0
     row = {"i01_fired": True, "i01_strength": 1.0, "i08_fired": True, "i08_strength": 0.8, "core_rule": False}
     text = explain_row(row, "receiver", refs, learned, lambda i, r, s: f"sentence for {i}")
     assert "I-01: Sentence for I-01 (+2.00 log-odds)." in text

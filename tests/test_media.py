@@ -21,9 +21,10 @@ from typer.testing import CliRunner  # noqa: E402
 
 from kalasag.cli.media import app  # noqa: E402
 from kalasag.media import (  # noqa: E402
-    Matcher, MediaError, MediaStore, PdqIndex, hamming, hash_image, hash_video, load_media_config, pdq_rgb,
-    query_variants, read_list, unletterbox,
+    Matcher, MediaError, MediaStore, PdqIndex, banked_hashes, hamming, hash_image, hash_video, load_media_config,
+    pdq_rgb, query_variants, read_list, unletterbox,
 )
+from kalasag.media.listio import ListEntry  # noqa: E402
 from kalasag.media import robustness as T  # noqa: E402
 from kalasag.media.hashing import load_rgb  # noqa: E402
 
@@ -145,6 +146,135 @@ def test_unrelated_images_do_not_match_even_with_all_variants(tmp_path):
         assert {h.ref for h in res.hits} <= {p.name}, (p, [h.entry for h in res.hits])
 
 
+# ------------------------------------------------------------------ bank variants and regions
+def _banked_and_plain(rgb):
+    h, q = pdq_rgb(rgb)
+    c = cfg()
+    banked = Matcher.from_entries([ListEntry("orig", "image", 1, pdq=h, quality=q, variants=banked_hashes(rgb, c))], c, "bank")
+    plain = Matcher.from_entries([ListEntry("orig", "image", 1, pdq=h, quality=q)], c, "bank")
+    return banked, plain
+
+
+def test_banked_crop_matches_its_bank_variant_but_a_hash_only_list_misses_it():
+    rgb = T.generated_image(11)
+    banked, plain = _banked_and_plain(rgb)
+    copy = T.TRANSFORMS["crop_90"](rgb)
+    assert hamming(pdq_rgb(copy)[0], pdq_rgb(rgb)[0]) > 31  # plain PDQ misses the crop
+    r = banked.match_rgb(copy)
+    # the crop is pixel for pixel the banked 90 % centre crop: distance 0 through "original~crop90"
+    assert (r.best.entry, r.best.variant, r.best.distance) == ("bank:orig", "original~crop90", 0)
+    assert r.best.matched_variants[0] == {"variant": "original~crop90", "distance": 0}
+    assert all(v["distance"] <= 31 for v in r.best.matched_variants)
+    assert not plain.match_rgb(copy).matched  # query variants alone do not reach this one
+
+
+def test_corner_overlay_matches_through_the_regions_it_leaves_intact():
+    rgb = T.generated_image(11)
+    banked, plain = _banked_and_plain(rgb)
+    copy = T.TRANSFORMS["overlay_10"](rgb)  # a box over the lower-right 31.6 % of each side
+    r = banked.match_rgb(copy)
+    regions = {v["variant"] for v in r.best.matched_variants}
+    # 4 strips + 4 quadrants + 9 tiles; the box spoils the bottom and right strips, quadrant r1c1, tile r2c2
+    spoiled = {"region:bottom67", "region:right67", "region:tile2:r1c1", "region:tile3:r2c2"}
+    assert r.best.variant == "regions:13" and regions & spoiled == set() and len(regions) == 13
+    assert r.best.distance == 0  # the intact regions are the same pixels
+    assert not plain.match_rgb(copy).matched
+
+
+def test_rotated_copy_matches_turned_back_and_cropped_to_a_bank_level():
+    rgb = T.generated_image(11)
+    banked, plain = _banked_and_plain(rgb)
+    copy = T.TRANSFORMS["rotate_5"](rgb)
+    # 640×480 turned 5°: the largest centred crop without empty corners keeps 89.95 % -> bank level 90 %
+    r = banked.match_rgb(copy)
+    assert r.best.variant == "rotate-5_crop90~crop90" and r.best.distance <= 8
+    p = plain.match_rgb(copy)  # hash-only list: the filled turn-back still matches, farther away
+    assert p.best.variant == "rotate-5_fill" and r.best.distance < p.best.distance <= 31
+
+
+def test_unrelated_images_do_not_match_banked_variants_or_regions():
+    c = cfg()
+    photos = [load_rgb(BRIDGE)] if BRIDGE.is_file() else []
+    images = photos + [T.generated_image(s, family=f) for f in T.FAMILIES for s in range(3)]
+    entries, keep = [], []
+    for i, rgb in enumerate(images):
+        h, q = pdq_rgb(rgb)
+        if q >= 50:
+            entries.append(ListEntry(str(i), "image", i, pdq=h, quality=q, variants=banked_hashes(rgb, c)))
+            keep.append(i)
+    assert len(keep) >= 10
+    m = Matcher.from_entries(entries, c, "bank")
+    for i in keep:
+        for t in ("none", "crop_90", "overlay_10"):
+            rgb = images[i] if t == "none" else T.TRANSFORMS[t](images[i])
+            refs = {h.ref for h in m.match_rgb(rgb).hits}
+            assert refs <= {str(i)}, (i, t, refs)  # never another image
+            if t == "none":
+                assert refs == {str(i)}
+
+
+def test_hash_bank_variants_csv_is_a_list_that_match_reads(tmp_path):
+    rgb = T.generated_image(11)
+    orig = save(rgb, tmp_path / "orig.png")
+    r = runner.invoke(app, ["hash", str(orig), "--bank-variants", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert list(rows[0]) == ["path", "kind", "pdq_hex", "quality", "md5", "sha256", "timestamp", "variant"]
+    names = [row["variant"] for row in rows]
+    # original, 4 bank crops (no bars to remove), 4 strips, 4 + 9 tiles
+    assert names[:5] == ["original", "crop95", "crop90", "crop85", "crop80"] and len(names) == 22
+    assert {row["md5"] for row in rows} == {hash_image(orig).md5}
+    lst = tmp_path / "bank.csv"
+    lst.write_text(r.output)
+    [entry] = read_list(lst)
+    assert entry.ref == str(orig) and len(entry.variants) == 21
+    crop = save(T.TRANSFORMS["crop_90"](rgb), tmp_path / "crop.png")
+    r = runner.invoke(app, ["match", str(crop), "--list", str(lst), "--format", "csv"])
+    assert r.output.splitlines()[1] == f"{crop},true,bank.csv:{orig},0,original~crop90"
+
+
+def test_variant_row_without_its_image_names_the_line(tmp_path):
+    c = tmp_path / "l.csv"
+    c.write_text(f"pdq_hex,entry,variant\n{'1' * 64},a,original\n{'2' * 64},a,crop90\n{'3' * 64},b,crop90\n")
+    with pytest.raises(MediaError, match=r"l\.csv:4: variant row 'crop90': no image row for 'b'"):
+        read_list(c)
+    c.write_text(f"pdq_hex,entry,variant\n{'1' * 64},a,\n{'2' * 64},a,tile2:r0c0\n")
+    [e] = read_list(c)
+    assert e.variants == [("tile2:r0c0", bytes.fromhex("2" * 64), None)]
+
+
+def test_lists_add_banks_variants_and_withdraw_drops_them(tmp_path):
+    rgb = T.generated_image(12)
+    orig = save(rgb, tmp_path / "orig.png")
+    crop = T.TRANSFORMS["crop_90"](rgb)
+    state = tmp_path / "state"
+    r = runner.invoke(app, ["lists", "add", str(orig), "--name", "bank", "--state", str(state)])
+    assert r.exit_code == 0, r.output
+    st = MediaStore(state)
+    assert len(st.variants([1])) == 21  # 4 crops + 4 strips + 13 tiles, hashes only
+    m = Matcher.from_store(st, cfg())
+    assert m.match_rgb(crop).best.variant == "original~crop90"
+    st.withdraw("bank", refs=["orig.png"])
+    m.refresh()
+    assert not m.match_rgb(crop).matched and len(m.bank) == 0 and len(m.regions) == 0
+
+
+def test_media_settings_live_in_the_main_config(tmp_path):
+    from kalasag.model import load_config
+
+    assert load_config().media.match_distance == 31 and load_config().media.min_quality == 50
+    conf = tmp_path / "c.toml"
+    conf.write_text("[media]\nmatch_distance = 12\nbank_crops = [0.9]\n")
+    c = load_media_config(conf)
+    assert (c.match_distance, c.bank_crops, c.min_quality) == (12, [0.9], 50)
+    assert load_media_config(conf, match_distance=20).match_distance == 20  # a CLI option wins
+    conf.write_text("[media]\nmatch_distance = 300\n")
+    with pytest.raises(MediaError, match=r"c\.toml: invalid config at 'media\.match_distance'"):
+        load_media_config(conf)
+    r = runner.invoke(app, ["hash", str(conf), "--config", str(conf)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "media.match_distance" in r.output
+
+
 # ------------------------------------------------------------------ lists
 def test_list_import_errors_name_the_line(tmp_path):
     good = "a" * 64
@@ -237,15 +367,15 @@ def _flip(rng, h, k):
     return out
 
 
-@pytest.mark.parametrize("distance", [15, 31, 40])
-def test_index_equals_faiss_brute_force(distance):
+@pytest.mark.parametrize("distance,layout", [(15, "auto"), (31, "auto"), (40, "auto"), (31, "12x21"), (31, "16x16")])
+def test_index_equals_faiss_brute_force(distance, layout):
     faiss = pytest.importorskip("faiss")
     rng = np.random.default_rng(distance)
     db = rng.integers(0, 256, (20000, 32), dtype=np.uint8)
     db[100:110] = db[5]  # duplicates
     q = np.stack([_flip(rng, db[i], int(rng.integers(0, 48))) for i in rng.integers(0, 20000, 300)])
     q = np.concatenate([q, rng.integers(0, 256, (50, 32), dtype=np.uint8), db[5:6]])
-    idx = PdqIndex(distance, delta_limit=1000)
+    idx = PdqIndex(distance, delta_limit=1000, layout=layout)
     idx.add(np.arange(15000), db[:15000])
     idx.add(np.arange(15000, 20000), db[15000:])  # delta segment, then compaction past the limit
     idx.add([20000], db[3:4])  # stays in the delta

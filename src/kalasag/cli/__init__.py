@@ -171,7 +171,9 @@ def evaluate(
     labels: Annotated[Path, typer.Argument(help="labels.csv with account_id, side, role (from `kalasag simulate`).")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Precision, recall, F1 and average precision per side against ground-truth labels.
+    """Precision, recall, F1 and average precision per side against ground-truth labels; with the
+    run's entities.csv, also link precision/recall and the facilitator operations recovered whole in
+    one entity or household alert (operations.csv beside the labels adds the paid-accounts view).
 
     Example: [bold]kalasag evaluate runs/demo world/labels.csv[/bold]
     """
@@ -241,6 +243,10 @@ def version() -> None:
     import kalasag
 
     out.print(f"kalasag {kalasag.__version__}")
+
+
+from kalasag.cli import service as _service  # noqa: E402 - `kalasag serve`, `kalasag apikey` (issue 5)
+_service.register(app)
 
 
 def main() -> None:

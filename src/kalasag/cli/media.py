@@ -15,7 +15,8 @@ from typing import Any
 import typer
 
 from kalasag.media import (
-    MediaError, MediaStore, Matcher, detect_kind, hash_image, hash_video, load_media_config, read_list, watch,
+    MediaError, MediaStore, Matcher, banked_hashes, detect_kind, hash_image, hash_video, load_media_config, load_rgb,
+    read_list, watch,
 )
 
 app = typer.Typer(help="Known-material matching: PDQ image and vPDQ video hashes against hash lists.",
@@ -80,6 +81,8 @@ def hash_cmd(
     paths: list[Path] = typer.Argument(..., help="Image or video files."),
     fmt: str = typer.Option("csv", "--format", help="csv or json."),
     fps: float = typer.Option(None, "--fps", help="Video frames sampled per second (default from config: 1)."),
+    bank: bool = typer.Option(False, "--bank-variants", help="Also print each image's bank variants and regions "
+                              "(extra rows with a `variant` column) for a list that Kalasag matches more robustly."),
     config: Path = ConfigOpt,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -89,20 +92,25 @@ def hash_cmd(
     """
     _check_format(fmt)
     cfg = load_media_config(config, video_fps=fps)
+    if bank:
+        cfg = cfg.model_copy(update={"bank_variants": True})
     rows: list[dict] = []
     for p in _progress(paths, quiet, "hashing"):
         if detect_kind(p) == "image":
             h = hash_image(p)
-            rows.append({"path": str(p), "kind": "image", "pdq_hex": h.pdq_hex, "quality": h.quality,
-                         "md5": h.md5, "sha256": h.sha256, "timestamp": None,
+            base = {"path": str(p), "kind": "image", "md5": h.md5, "sha256": h.sha256, "timestamp": None}
+            rows.append({**base, "pdq_hex": h.pdq_hex, "quality": h.quality, "variant": "original" if bank else None,
                          "low_quality": h.quality < cfg.min_quality, "width": h.width, "height": h.height})
+            if bank:
+                rows += [{**base, "pdq_hex": v.hex(), "quality": q, "variant": name, "low_quality": q < cfg.min_quality}
+                         for name, v, q in banked_hashes(load_rgb(p), cfg)]
         else:
             v = hash_video(p, cfg.video_fps)
             for f in v.frames:
                 rows.append({"path": str(p), "kind": "video", "pdq_hex": f.pdq_hex, "quality": f.quality,
                              "md5": v.md5, "sha256": v.sha256, "timestamp": f"{f.timestamp:.3f}",
                              "low_quality": f.quality < cfg.min_quality, "frame_number": f.frame_number})
-    _rows_out(rows, HASH_COLUMNS, fmt)
+    _rows_out(rows, HASH_COLUMNS + (["variant"] if bank else []), fmt)
 
 
 def _matcher(list_file: Path | None, list_format: str, state: Path | None, cfg) -> Matcher:
@@ -219,7 +227,9 @@ def lists_add(
     state: Path = StateOpt,
     config: Path = ConfigOpt,
 ) -> None:
-    """Hash media files and add their hashes (video: frames at video_fps) to list NAME.
+    """Hash media files and add their hashes (video: frames at video_fps) to list NAME. Images also get
+    their bank variants and regions (config `bank_variants`), which make crops, overlays and
+    rotations of them match; only hashes are stored.
 
     Example: [bold]kalasag media lists add clip.mp4 --name known --state ~/.kalasag[/bold]
     """
@@ -231,7 +241,8 @@ def lists_add(
         if detect_kind(p) == "image":
             h = hash_image(p)
             entries.append(ListEntry(ref=p.name, kind="image", line=i, pdq=h.pdq, quality=h.quality, md5=h.md5,
-                                     sha256=h.sha256, metadata={"width": h.width, "height": h.height}))
+                                     sha256=h.sha256, metadata={"width": h.width, "height": h.height},
+                                     variants=banked_hashes(load_rgb(p), cfg)))
         else:
             v = hash_video(p, cfg.video_fps)
             entries.append(ListEntry(ref=p.name, kind="video", line=i, md5=v.md5, sha256=v.sha256,

@@ -8,7 +8,6 @@ from kalasag.entities.alerts import (
     entity_alerts,
     household_alerts,
 )
-from kalasag.entities.evaluate import evaluate_entities
 from kalasag.entities.linkage import LinkageError
 from kalasag.entities.phones import PhoneResult, classify_phone, normalize_phone
 from kalasag.entities.records import RECORD_COLUMNS, account_records
@@ -17,5 +16,5 @@ from kalasag.entities.resolve import ENTITY_COLUMNS, HOUSEHOLD_COLUMNS, EntityRe
 __all__ = [
     "ENTITY_ALERT_COLUMNS", "ENTITY_COLUMNS", "HOUSEHOLD_ALERT_COLUMNS", "HOUSEHOLD_COLUMNS", "RECORD_COLUMNS",
     "EntityAlertError", "EntityResult", "LinkageError", "PhoneResult", "account_records", "classify_phone",
-    "describe_link", "entity_alerts", "evaluate_entities", "household_alerts", "normalize_phone", "resolve",
+    "describe_link", "entity_alerts", "household_alerts", "normalize_phone", "resolve",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -67,10 +68,43 @@ def _alerted_keys(entities: Any, scored_alerts_df: pd.DataFrame, by: str) -> lis
     return sorted(hit[by].dropna().unique().tolist())
 
 
-def _members(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any, by: str) -> pd.DataFrame:
+def _aggregate_keys(entities: Any, scores_df: Any, by: str, config: KalasagConfig) -> list[str]:
+    """The `by` groups (entity or household) whose aggregate score on one side reaches
+    `[entities] alert_min_aggregate_score` (computed in the engine when `entities` is an Ibis table)."""
+    threshold = config.entities.alert_min_aggregate_score
+    if not threshold:
+        return []
+    if isinstance(entities, pd.DataFrame):
+        s = scores_df if isinstance(scores_df, pd.DataFrame) else scores_df.filter(
+            scores_df.account_id.isin(entities["account_id"].astype(str).unique().tolist())).select(
+            "account_id", "side", "score").execute()
+        m = entities[[by, "account_id", "side"]].merge(s[["account_id", "side", "score"]], on=["account_id", "side"])
+        sc = m["score"].fillna(0.0).clip(0.0, 1.0 - 1e-12)
+        if config.entities.alert_score == "max":
+            agg = m.assign(_s=sc).groupby([by, "side"])["_s"].max()
+        else:
+            agg = 1.0 - np.exp(m.assign(_l=np.log1p(-sc)).groupby([by, "side"])["_l"].sum())
+        return sorted(agg[agg >= threshold].index.get_level_values(0).unique().tolist())
+    t = entities.select(by, "account_id", "side")
+    s = ibis.memtable(scores_df[["account_id", "side", "score"]]) if isinstance(scores_df, pd.DataFrame) else scores_df
+    j = t.join(s.select(account_id=s.account_id.cast("string"), side=s.side, score=s.score.cast("float64")),
+               ["account_id", "side"])
+    sc = ibis.least(ibis.greatest(j.score.fill_null(0.0), 0.0), 1.0 - 1e-12)
+    if config.entities.alert_score == "max":
+        g = j.group_by([by, "side"]).aggregate(_a=sc.max())
+    else:
+        g = j.group_by([by, "side"]).aggregate(_l=(1.0 - sc).ln().sum()).mutate(_a=1.0 - ibis._["_l"].exp())
+    hit = g.filter(g._a >= threshold).select(by).distinct().execute()
+    return sorted(hit[by].dropna().astype(str).tolist())
+
+
+def _members(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any, by: str,
+             config: KalasagConfig | None = None) -> pd.DataFrame:
     cols = scores_df.columns if isinstance(scores_df, pd.DataFrame) else list(scores_df.columns)
     _check(pd.DataFrame(columns=list(cols)), ("account_id", "side", "score"), "the scores table")
     keys = _alerted_keys(entities, scored_alerts_df, by)
+    if config is not None:
+        keys = sorted(set(keys).union(_aggregate_keys(entities, scores_df, by, config)))
     m = _frame(entities, keys, by)
     if not len(m):
         return m
@@ -94,14 +128,15 @@ def entity_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any,
 
     score = noisy-OR of the account scores of the entity on that side (`[entities] alert_score`:
     "noisy_or" = 1 − Π(1 − s_i), or "max"); risk level from `[scoring]` risk_high / risk_medium."""
-    m = _members(entities, scored_alerts_df, scores_df, "entity_id")
+    m = _members(entities, scored_alerts_df, scores_df, "entity_id", config)
     rows = []
+    floor = config.entities.alert_min_aggregate_score
     if len(m):
         for (eid, side), g in m.groupby(["entity_id", "side"], sort=False):
-            if not g["_alerted"].any():
-                continue
             g = g.sort_values("score", ascending=False, na_position="last")
             score = _aggregate(g["score"], config.entities.alert_score)
+            if not (g["_alerted"].any() or (floor and score >= floor)):
+                continue
             links = [e for e in g["link_evidence"].dropna().unique().tolist() if not e.startswith("single account")]
             rows.append({
                 "entity_id": eid, "side": side, "score": round(score, 6), "risk_level": _risk(score, config),
@@ -118,14 +153,17 @@ def entity_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any,
 def household_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any, config: KalasagConfig) -> pd.DataFrame:
     """One row per (household, side) of two entities or more with at least one alerted account:
     the network view (relatives, one operation). Same score rule as `entity_alerts`."""
-    m = _members(entities, scored_alerts_df, scores_df, "household_id")
+    m = _members(entities, scored_alerts_df, scores_df, "household_id", config)
     rows = []
+    floor = config.entities.alert_min_aggregate_score
     if len(m):
         for (hid, side), g in m.groupby(["household_id", "side"], sort=False):
-            if not g["_alerted"].any() or g["entity_id"].nunique() < 2:
+            if g["entity_id"].nunique() < 2:
                 continue
             g = g.sort_values("score", ascending=False, na_position="last")
             score = _aggregate(g["score"], config.entities.alert_score)
+            if not (g["_alerted"].any() or (floor and score >= floor)):
+                continue
             rows.append({
                 "household_id": hid, "side": side, "score": round(score, 6), "risk_level": _risk(score, config),
                 "max_account_score": float(g["score"].max()), "n_entities": int(g["entity_id"].nunique()),

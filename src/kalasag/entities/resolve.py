@@ -121,6 +121,10 @@ def _components(edges: pd.DataFrame, nodes: list[str]) -> dict[str, str]:
     return {n: find(n) for n in nodes}
 
 
+# household edge kinds, strongest first (the order of the evidence shown per entity)
+HOUSEHOLD_KINDS = ("phone", "surname_region", "surname_payers", "shared_payers")
+
+
 def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents: ir.Table, config: EntitiesConfig) -> ir.Table:
     """Entity pairs (a < b) with the reason that puts them in one household (Ibis)."""
     re_ = records.join(ents.select("unique_id", "entity_id"), "unique_id")
@@ -131,7 +135,8 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
         j = p.join(q, (p.phone_e164 == q.phone_e164) & (p.entity_id < q.entity_id))
         parts.append(j.select(a=p.entity_id, b=q.entity_id, kind=ibis.literal("phone"),
                               reason=ibis.literal("shared phone ") + p.phone_e164))
-    if config.household_surname_region_min_shared or config.household_pattern_min_shared or config.household_pattern_min_shared_any_region:
+    if (config.household_surname_region_min_shared or config.household_pattern_min_shared
+            or config.household_pattern_min_shared_any_region or config.household_surname_any_region_min_shared):
         foreign = transfers.filter(transfers.sender_country != transfers.receiver_country)
         cp = foreign.select(r=transfers.receiver_id.cast("string"), s=transfers.sender_id.cast("string")).distinct()
         deg = cp.group_by("s").aggregate(deg=ibis._.count())
@@ -158,6 +163,7 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
         agg = agg.select(
             "a", "b", "n_shared", "same_surname", "surname", "region",
             jaccard=agg.n_shared / (na.n + nb.n - agg.n_shared),
+            overlap=agg.n_shared / ibis.least(na.n, nb.n),
         )
         agg = engine.materialize(agg)
         if config.household_surname_region_min_shared:
@@ -165,6 +171,13 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
             parts.append(f.select("a", "b", kind=ibis.literal("surname_region"),
                                   reason=ibis.literal("same region ") + f.region + ", surname '" + f.surname + "', "
                                   + f.n_shared.cast("string") + " common payer(s)"))
+        if config.household_surname_any_region_min_shared:
+            f = agg.filter(agg.same_surname & (agg.n_shared >= config.household_surname_any_region_min_shared)
+                           & (agg.overlap >= config.household_surname_any_region_min_overlap))
+            parts.append(f.select("a", "b", kind=ibis.literal("surname_payers"),
+                                  reason=ibis.literal("surname '") + f.surname + "', "
+                                  + f.n_shared.cast("string") + " common foreign payers in any region ("
+                                  + (f.overlap * 100).round(0).cast("int64").cast("string") + "% of the smaller payer set)"))
         if config.household_pattern_min_shared:
             f = agg.filter(agg.region.notnull() & (agg.n_shared >= config.household_pattern_min_shared))
             parts.append(f.select("a", "b", kind=ibis.literal("shared_payers"),
@@ -241,7 +254,7 @@ def _resolve(engine: Engine, transfers: ir.Table, cfg: EntitiesConfig, bar: _Bar
     comp = _components(hh, nodes)
     hh["household"] = [comp[a] for a in hh["a"]]
     # evidence per entity: its first reasons (strongest kind first)
-    order = {"phone": 0, "surname_region": 1, "shared_payers": 2}
+    order = {k: i for i, k in enumerate(HOUSEHOLD_KINDS)}
     long = pd.concat(
         [hh.assign(entity_id=hh["a"], other=hh["b"]), hh.assign(entity_id=hh["b"], other=hh["a"])], ignore_index=True
     )

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kalasag.evaluate.entities import entity_metrics, read_entity_run, read_operations
 from kalasag.model import POSITIVE_ROLES, SIDES
 
 SCORE_COLUMNS: tuple[str, ...] = ("account_id", "side", "score", "alerted", "core_rule")
@@ -258,7 +259,7 @@ def _block(frame: pd.DataFrame, n_unlabelled: int) -> dict[str, Any]:
     }
 
 
-def evaluate(run_dir: str | Path, labels_path: str | Path) -> dict[str, Any]:
+def evaluate(run_dir: str | Path, labels_path: str | Path, operations_path: str | Path | None = None) -> dict[str, Any]:
     """Precision, recall, F1 and average precision of a scan, per side and overall.
 
     Returns {"sides": {"sender": {...}, "receiver": {...}}, "overall": {...}, "notes": [...], ...};
@@ -266,9 +267,17 @@ def evaluate(run_dir: str | Path, labels_path: str | Path) -> dict[str, Any]:
     precision, recall, f1, average_precision, k, precision_at_k, recall_at_k, n_positive_groups,
     groups_detected, group_recall (operations, by the labels' `group`, with at least one alerted
     positive account) and "rule" (the same counts for the plain published rule). See the module docstring for the conventions.
+
+    "entities" holds the entity-resolution metrics when the run directory has entities.csv (see
+    `kalasag.evaluate.entities`): link precision and recall against the labels' `person_id`, and
+    the multi-account facilitator operations recovered whole in one entity or household alert.
+    It is None for a run without entities.csv. `operations_path` (default: operations.csv next to
+    the labels, when present) adds the view over the facilitator accounts that were paid by an
+    OSEC customer (`paid_operations_*`).
     """
     scores = read_scores(run_dir)
     labels = read_labels(labels_path)
+    raw_labels = labels
 
     labels = labels.assign(positive=labels["role"].isin(POSITIVE_ROLES))
     if "group" not in labels.columns:
@@ -309,6 +318,26 @@ def evaluate(run_dir: str | Path, labels_path: str | Path) -> dict[str, Any]:
     if overall["n_alerts"] == 0:
         notes.append("nothing was alerted: precision is 0 by convention")
 
+    try:
+        run_files = read_entity_run(run_dir)
+    except ValueError as exc:
+        raise EvaluationError(_first_line(exc)) from exc
+    entities = None
+    if run_files is None:
+        notes.append("no entities.csv in the run directory: entity metrics are not computed")
+    else:
+        ops_path = Path(operations_path) if operations_path is not None else Path(labels_path).parent / "operations.csv"
+        if operations_path is not None and not ops_path.is_file():
+            raise EvaluationError(f"{ops_path}: operations file not found")
+        try:
+            operations = read_operations(ops_path) if ops_path.is_file() else None
+        except ValueError as exc:
+            raise EvaluationError(_first_line(exc)) from exc
+        entities = entity_metrics(run_files["entities"], raw_labels, entity_alerts=run_files["entity_alerts"],
+                                  household_alerts=run_files["household_alerts"], operations=operations)
+        entities["operations_file"] = str(ops_path) if operations is not None else None
+        notes += [f"entities: {n}" for n in entities.pop("notes")]
+
     return {
         "run_dir": str(run_dir),
         "labels": str(labels_path),
@@ -316,5 +345,6 @@ def evaluate(run_dir: str | Path, labels_path: str | Path) -> dict[str, Any]:
         "rule_text": RULE_TEXT,
         "sides": sides,
         "overall": overall,
+        "entities": entities,
         "notes": notes,
     }

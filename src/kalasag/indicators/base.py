@@ -11,6 +11,7 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kalasag.indicators.ops import IBIS, SCALAR, IbisOps, ScalarOps
 from kalasag.model import ConfigError, KalasagConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +29,23 @@ class Params(BaseModel):
 
 
 class Indicator(ABC):
-    """One published indicator: identity, source, parameters, batch evidence and explanation."""
+    """One published indicator: identity, source, parameters, evidence and explanation.
+
+    Transfer-level indicators are written in three parts (docs/indicators.md, "Two forms"):
+
+    - `decide(m, p, X, side)`: the fired/strength decision and the metrics the explanation quotes,
+      written ONCE over the operators of `X` (kalasag.indicators.ops): `m` maps metric names to Ibis
+      columns (batch, X = IBIS) or to Python values (stream, X = SCALAR);
+    - `aggregate(ctx, side)`: the batch form of the metrics, an Ibis aggregation, one row per account;
+    - `new_state(side, p)`: the stream form of the same metrics, an incremental per-account state
+      (`add` per transfer, O(1) amortized; `metrics()` → the dict `decide` reads). Indicators with
+      `stream = False` (graph and population evidence) have no stream form: the real-time service
+      refreshes them periodically with the batch code.
+
+    `evidence(ctx, side)` = aggregate + decide, selected by `finish`.
+    """
+
+    stream: ClassVar[bool] = False
 
     id: ClassVar[str]
     slug: ClassVar[str]
@@ -54,9 +71,43 @@ class Indicator(ABC):
         if side not in self.sides:
             raise ValueError(f"{self.id} has no {side} form (sides: {', '.join(self.sides)})")
 
-    @abstractmethod
     def evidence(self, ctx: Context, side: str) -> ir.Table:
         """Per-account evidence: account_id, `<slug>_fired`, `<slug>_strength`, `<slug>_<metric>`…"""
+        self.check_side(side)
+        a = self.aggregate(ctx, side)
+        return finish(a, self, **self.decide(a, ctx.params(self.id), IBIS, side))
+
+    def aggregate(self, ctx: Context, side: str) -> ir.Table:
+        """Batch metrics: one row per account with the names `decide` reads."""
+        raise NotImplementedError(f"{self.id} computes its evidence directly")
+
+    def decide(self, m: Any, p: Any, X: IbisOps | ScalarOps, side: str) -> dict[str, Any]:
+        """{"fired", "strength", metric…} from the metrics `m`, with the operators of `X`."""
+        raise NotImplementedError(f"{self.id} computes its evidence directly")
+
+    def new_state(self, side: str, p: Any) -> Any:
+        """A fresh per-account stream state for `side` (only when `stream` is True)."""
+        raise NotImplementedError(f"{self.id} has no stream form")
+
+    def stream_columns(self, m: Mapping[str, Any] | None, p: Any, side: str) -> dict[str, Any]:
+        """The evidence columns of one account from its stream metrics: `decide` over SCALAR, then
+        `finish`'s rules (fired never NULL, strength 0 unless fired). None: the account has no rows
+        for this indicator (batch: no evidence row) — fired False, strength 0, metrics NULL."""
+        f, s = self.col("fired"), self.col("strength")
+        if m is None:
+            return {f: False, s: 0.0}
+        d = self.decide(m, p, SCALAR, side)
+        cols = self.__dict__.setdefault("_cols", {})
+        out = {}
+        for k, v in d.items():
+            c = cols.get(k)
+            if c is None:
+                c = cols[k] = self.col(k)
+            out[c] = v
+        fired = bool(d["fired"])
+        out[f] = fired
+        out[s] = float(d["strength"]) if fired and d["strength"] is not None else 0.0
+        return out
 
     @abstractmethod
     def explain(self, row: Mapping[str, Any], side: str) -> str:
@@ -66,16 +117,42 @@ class Indicator(ABC):
         return f"<{self.id} {self.name}>"
 
 
+_SHARED: dict[Any, Any] = {}
+
+
+def shared(value: Any) -> Any:
+    """One instance of an equal constant for every state that holds it (a frozenset of channels, a
+    table of country weights): per-account states stay small, also after a snapshot is loaded."""
+    key = (type(value), tuple(sorted(value.items())) if isinstance(value, dict) else value)
+    return _SHARED.setdefault(key, value)
+
+
+class StreamState:
+    """The stream form of one indicator's metrics for one account on one side.
+
+    `add(tx, cp, unrelated, related)` folds in one watched transfer of the account (`tx`: a
+    kalasag.indicators.stream.Tx; `cp` the counterpart; the pair's relation flags) in O(1) amortized
+    and says whether the metrics may have changed;
+    `metrics(world)` returns the dict `decide` reads, or None when batch would have no evidence row
+    for the account (`world`: the StreamEvidence, for forms that read a counterpart's evidence);
+    `dependants()` the counterparts whose evidence reads this one's (I-03, I-04)."""
+
+    __slots__ = ()
+
+    def add(self, tx: Any, cp: str, unrelated: bool, related: bool | None) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+    def metrics(self, world: Any) -> dict[str, Any] | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def dependants(self) -> Any:
+        return ()
+
+
 # ---- small expression helpers shared by the indicator modules ---------------------------------
-def ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
-    """num / den as float64, NULL when den is 0 or NULL."""
-    return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
-
-
-def graded(fired: ir.BooleanValue, value: ir.NumericValue, strong_at: float) -> ir.FloatingValue:
-    """Strength: 0 when not fired, else value / strong_at capped at 1 (1 = "high" level reached)."""
-    g = ibis.least(ibis.literal(1.0), value.cast("float64").fill_null(0.0) / float(strong_at))
-    return ibis.ifelse(fired.fill_null(False), g, 0.0).cast("float64")
+# `ratio` and `graded` are the IBIS forms of the decision operators (kalasag.indicators.ops)
+ratio = IBIS.ratio
+graded = IBIS.graded
 
 
 def finish(t: ir.Table, ind: Indicator, fired: ir.BooleanValue, strength: ir.FloatingValue, **metrics: Any) -> ir.Table:

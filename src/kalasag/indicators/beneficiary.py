@@ -1,4 +1,8 @@
-"""Beneficiary-side indicators (research note §1.3): I-19, I-21, I-22."""
+"""Beneficiary-side indicators (research note §1.3): I-19, I-21, I-22.
+
+I-19 has a stream form; I-21 (receivers linked through common senders: a graph) and I-22 (a region
+against its own history: a population baseline) are batch only — the real-time service refreshes
+them periodically (docs/service.md, "Parity with batch")."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ import ibis.expr.types as ir
 
 from pydantic import PositiveFloat, PositiveInt
 
-from kalasag.indicators.base import DAY, Indicator, Params, finish, graded, integer, num, plural, ratio
+from kalasag.indicators.base import DAY, Indicator, Params, StreamState, finish, graded, integer, num, plural, ratio
 from kalasag.indicators.context import Context
-from kalasag.indicators.windows import distinct_at_rows, trailing
+from kalasag.indicators.ops import IBIS, SCALAR
+from kalasag.indicators.windows import WindowDistinct, distinct_at_rows, trailing
 
 AMLC_MO = "https://newsinfo.inquirer.net/1336670/amlc-kin-victims-of-cybersex-transactions-receive-payments-themselves/amp"
 
@@ -33,8 +38,14 @@ class ForeignMicroInflows(Indicator):
         strong_inflows: PositiveInt
         micro_only: bool
 
-    def evidence(self, ctx: Context, side: str) -> ir.Table:
-        self.check_side(side)
+    stream = True
+
+    @staticmethod
+    def qualified(count: Any, senders: Any, min_senders: int, X: Any) -> Any:
+        """The inflows of one window when it holds enough distinct unrelated senders, else 0."""
+        return X.ifelse(X.ge(senders, min_senders), count, 0)
+
+    def aggregate(self, ctx: Context, side: str) -> ir.Table:
         p = ctx.params(self.id)
         t = ctx.side_tx(side)
         keep = t.unrelated & t.micro if p.micro_only else t.unrelated
@@ -43,14 +54,19 @@ class ForeignMicroInflows(Indicator):
         # per inflow: inflows and distinct unrelated senders in the window ending at it (exact)
         t = t.mutate(_count=t.ts_epoch.count().over(trailing(t, ["account_id"], sec)))
         rows = distinct_at_rows(t, ["account_id"], "counterpart_id", sec, "_senders", carry=["_count"])
-        ok = rows._senders >= p.min_senders
-        a = rows.group_by("account_id").aggregate(
+        return rows.group_by("account_id").aggregate(
             max_inflows=rows._count.max(), max_senders=rows._senders.max(),
-            qualified=ibis.ifelse(ok, rows._count, 0).max())
-        fired = a.qualified >= p.min_inflows
-        return finish(a, self, fired, graded(fired, a.qualified, p.strong_inflows), max_inflows=a.max_inflows,
-                      max_senders=a.max_senders, qualified_inflows=a.qualified, window_days=ibis.literal(p.window_days),
-                      min_inflows=ibis.literal(p.min_inflows), min_senders=ibis.literal(p.min_senders))
+            qualified=self.qualified(rows._count, rows._senders, p.min_senders, IBIS).max())
+
+    def decide(self, m: Any, p: Any, X: Any, side: str) -> dict[str, Any]:
+        fired = X.ge(m["qualified"], p.min_inflows)
+        return dict(fired=fired, strength=X.graded(fired, m["qualified"], p.strong_inflows), max_inflows=m["max_inflows"],
+                    max_senders=m["max_senders"], qualified_inflows=m["qualified"], window_days=X.lit(p.window_days),
+                    min_inflows=X.lit(p.min_inflows), min_senders=X.lit(p.min_senders))
+
+    def new_state(self, side: str, params: Mapping[str, Any]) -> StreamState:
+        p = params[self.id]
+        return ForeignMicroInflowsState(p.window_days * DAY, p.min_senders, p.micro_only)
 
     def explain(self, row: Mapping[str, Any], side: str) -> str:
         d = integer(row, "i19_window_days")
@@ -212,3 +228,32 @@ class AreaAnomaly(Indicator):
         return (f"its region {row.get('i22_region')} received {num(row, 'i22_recent_per_month'):.1f} foreign micro payments "
                 f"from unrelated senders per month in the last {integer(row, 'i22_recent_months')} months, "
                 f"{num(row, 'i22_growth'):.1f} times its earlier average of {num(row, 'i22_baseline_per_month'):.1f}")
+
+
+class ForeignMicroInflowsState(StreamState):
+    """Unrelated (micro) inflows and distinct senders in the window at every inflow."""
+
+    __slots__ = ("win", "min_senders", "micro_only", "max_inflows", "max_senders", "qualified")
+
+    def __init__(self, span: int, min_senders: int, micro_only: bool) -> None:
+        self.win = WindowDistinct(span)
+        self.min_senders, self.micro_only = min_senders, micro_only
+        self.max_inflows = self.max_senders = self.qualified = 0
+
+    def add(self, tx: Any, cp: str, unrelated: bool, related: bool | None) -> bool:
+        if not unrelated or (self.micro_only and not tx.micro):
+            return False
+        count, senders = self.win.add(tx.ts, cp)
+        if count > self.max_inflows:
+            self.max_inflows = count
+        if senders > self.max_senders:
+            self.max_senders = senders
+        q = ForeignMicroInflows.qualified(count, senders, self.min_senders, SCALAR)
+        if q > self.qualified:
+            self.qualified = q
+        return True
+
+    def metrics(self, world: Any) -> dict[str, Any] | None:
+        if not self.max_inflows:
+            return None
+        return {"max_inflows": self.max_inflows, "max_senders": self.max_senders, "qualified": self.qualified}

@@ -24,6 +24,7 @@ import ibis
 import ibis.expr.types as ir
 
 from kalasag.indicators import names as N
+from kalasag.indicators.ops import IBIS
 from kalasag.indicators.timezones import with_local_hour
 from kalasag.model import KalasagConfig
 
@@ -47,6 +48,40 @@ def keyword_pattern(keywords: list[str]) -> str:
     kws = sorted({k.strip().lower() for k in keywords if k.strip()}, key=lambda k: (-len(k), k))
     alts = "|".join(_REGEX_META.sub(r"\\\1", k).replace(" ", r"\s+") for k in kws)
     return rf"\b({alts})\b"
+
+
+# ---- per-transfer flags, written once for the batch table (X = IBIS) and one record (X = SCALAR) --
+def pair_flags(pair_rel, unknown_counts_as_unrelated: bool, X=IBIS):
+    """(related, unrelated) of a sender–receiver pair from its relation (max over its transfers of
+    the name rule: 1 related, 0 not, NULL unknown)."""
+    related = X.ifelse(X.isnull(pair_rel), X.null("boolean"), X.eq(pair_rel, 1))
+    unrelated = X.ifelse(X.isnull(pair_rel), bool(unknown_counts_as_unrelated), X.eq(pair_rel, 0))
+    return related, unrelated
+
+
+def night_flag(hour, p07, X=IBIS):
+    """I-07: the sender local hour lies in the night window; NULL when the hour is unknown."""
+    if p07.night_start_hour > p07.night_end_hour:
+        night = X.or_(X.ge(hour, p07.night_start_hour), X.lt(hour, p07.night_end_hour))
+    else:
+        night = X.and_(X.ge(hour, p07.night_start_hour), X.lt(hour, p07.night_end_hour))
+    return X.ifelse(X.isnull(hour), X.null("boolean"), night)
+
+
+def round_flag(amount, multiple: float, X=IBIS):
+    """I-08: the amount in the sending currency is an exact multiple of `multiple`, without cents."""
+    cents = X.round_int(amount * 100)
+    return X.fill_null(X.eq(cents % int(round(multiple * 100)), 0), False)
+
+
+def keyword_of(reference, pattern: str, handle_pattern: str, X=IBIS):
+    """I-09: the first keyword (or social-media handle) in the normalized reference, else NULL.
+    `reference`: a string column, or `ops.Text` of one reference; `pattern` from `keyword_pattern`."""
+    ref = reference.lower().translate(N.ACCENTED, N.PLAIN).re_replace(r"\s+", " ")
+    kw = ref.re_extract(pattern, 1).nullif("")
+    if handle_pattern:
+        kw = kw.fill_null(ref.re_extract(f"({handle_pattern})", 1).nullif("").fill_null(X.null("string")))
+    return X.ifelse(reference.isnull(), X.null("string"), kw)
 
 
 @dataclass
@@ -99,8 +134,7 @@ class Context:
         j = j.mutate(_rel=rel.cast("int64"))
         pair = j.group_by(["sender_id", "receiver_id"]).aggregate(_pair_rel=j._rel.max())
         j = j.left_join(pair, [j.sender_id == pair.sender_id, j.receiver_id == pair.receiver_id])
-        related = ibis.ifelse(j._pair_rel.isnull(), ibis.null("boolean"), j._pair_rel == 1)
-        unrelated = ibis.ifelse(j._pair_rel.isnull(), bool(p05.unknown_counts_as_unrelated), j._pair_rel == 0)
+        related, unrelated = pair_flags(j._pair_rel, p05.unknown_counts_as_unrelated)
         family = j.r_surname.fill_null("id:" + j.receiver_id.cast("string"))
         j = j.select(
             *[j[c] for c in t.columns],
@@ -109,25 +143,14 @@ class Context:
 
         # sender local time and night flag (I-07)
         j = with_local_hour(engine, j, "sender_country", "local_hour")
-        h = j.local_hour
-        if p07.night_start_hour > p07.night_end_hour:
-            night = (h >= p07.night_start_hour) | (h < p07.night_end_hour)
-        else:
-            night = (h >= p07.night_start_hour) & (h < p07.night_end_hour)
 
         # amounts (I-01, I-08), narrative (I-09), phone (I-21)
-        cents = (j.amount * 100).round().cast("int64")
-        round_amount = (cents % int(round(p08.multiple * 100))) == 0
-        ref = j.reference.lower().translate(N.ACCENTED, N.PLAIN).re_replace(r"\s+", " ")
-        kw = ref.re_extract(keyword_pattern(p09.keywords), 1).nullif("")
-        if p09.handle_pattern:
-            kw = kw.fill_null(ref.re_extract(f"({p09.handle_pattern})", 1).nullif("").fill_null(ibis.null("string")))
         j = j.mutate(
-            night=ibis.ifelse(h.isnull(), ibis.null("boolean"), night),
+            night=night_flag(j.local_hour, p07),
             micro=j.amount_usd <= p01.max_usd,
             core_micro=j.amount_usd <= p01.core_max_usd,
-            round_amount=round_amount.fill_null(False),
-            keyword=ibis.ifelse(j.reference.isnull(), ibis.null("string"), kw),
+            round_amount=round_flag(j.amount, p08.multiple),
+            keyword=keyword_of(j.reference, keyword_pattern(p09.keywords), p09.handle_pattern),
             receiver_phone_key=N.phone_key(j.receiver_phone, p21.phone_digits),
         )
         ctx.tx = engine.materialize(j)

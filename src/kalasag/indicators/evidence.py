@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 from rich.progress import Progress
 
 from kalasag.indicators.context import Context
+from kalasag.indicators.ops import IBIS
 from kalasag.indicators.registry import INDICATORS, for_side
 from kalasag.model import KalasagConfig
 
@@ -37,20 +37,22 @@ class Evidence:
         return self.sender if side == "sender" else self.receiver
 
 
-def core_rule(table: ir.Table, side: str) -> ir.BooleanValue:
-    """The plain published rule on one side (see CORE_RULE); never NULL."""
+def core_rule(table: Any, side: str, X: Any = IBIS) -> ir.BooleanValue:
+    """The plain published rule on one side (see CORE_RULE); never NULL. `table`: an evidence table
+    (X = IBIS) or one evidence row as a dict (X = SCALAR, the stream form)."""
+    present = set(table.columns) if X is IBIS else table
 
     def f(ind_id: str) -> ir.BooleanValue:
         col = INDICATORS[ind_id].col("fired")
-        return table[col].fill_null(False) if col in table.columns else ibis.literal(False)
+        return X.fill_null(table[col], False) if col in present else X.lit(False)
 
     rule = CORE_RULE[side]
-    anyof = ibis.literal(False)
+    anyof = X.lit(False)
     for i in rule["any"]:
-        anyof = anyof | f(i)
+        anyof = X.or_(anyof, f(i))
     out = anyof
     for i in rule["all"]:
-        out = out & f(i)
+        out = X.and_(out, f(i))
     return out
 
 

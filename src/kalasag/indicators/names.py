@@ -18,12 +18,16 @@ Rule (documented in docs/indicators.md):
 
 Only lower, translate, re_replace, re_extract, nullif and comparisons are used: all
 exist in DuckDB and Spark SQL. Replacements never use back-references (their syntax differs).
+
+The same functions run on one Python string for the real-time service: pass
+`kalasag.indicators.ops.Text(raw)` instead of a column (and `X=SCALAR` where a function takes `X`).
 """
 
 from __future__ import annotations
 
-import ibis
 import ibis.expr.types as ir
+
+from kalasag.indicators.ops import IBIS
 
 _ACCENT_MAP = {
     "a": "áàâäãåāăą", "e": "éèêëēėę", "i": "íìîïīį", "o": "óòôöõøō", "u": "úùûüūų",
@@ -82,8 +86,8 @@ def identity_key(norm: ir.StringValue) -> ir.StringValue:
     return given_name(norm) + "|" + surname(norm)
 
 
-def _eq(a: ir.StringValue, b: ir.StringValue) -> ir.BooleanValue:
-    return (a == b).fill_null(False)
+def _eq(a: ir.StringValue, b: ir.StringValue, X=IBIS) -> ir.BooleanValue:
+    return X.fill_null(X.eq(a, b), False)
 
 
 def related(
@@ -92,12 +96,14 @@ def related(
     sur_b: ir.StringValue,
     mid_b: ir.StringValue,
     use_middle_name: bool,
+    X=IBIS,
 ) -> ir.BooleanValue:
-    """True/False by the family-name rule; NULL (unknown) when either surname is missing."""
-    rel = _eq(sur_a, sur_b)
+    """True/False by the family-name rule; NULL (unknown) when either surname is missing.
+    (Stream: X = SCALAR and the four names as Python strings or None.)"""
+    rel = _eq(sur_a, sur_b, X)
     if use_middle_name:
-        rel = rel | _eq(mid_a, sur_b) | _eq(sur_a, mid_b) | _eq(mid_a, mid_b)
-    return ibis.ifelse(sur_a.isnull() | sur_b.isnull(), ibis.null("boolean"), rel)
+        rel = X.or_(rel, _eq(mid_a, sur_b, X), _eq(sur_a, mid_b, X), _eq(mid_a, mid_b, X))
+    return X.ifelse(X.or_(X.isnull(sur_a), X.isnull(sur_b)), X.null("boolean"), rel)
 
 
 def name_parts(table: ir.Table, column: str, prefix: str, engine=None) -> ir.Table:
@@ -118,10 +124,10 @@ def name_parts(table: ir.Table, column: str, prefix: str, engine=None) -> ir.Tab
     )
 
 
-def phone_key(phone: ir.StringValue, digits: int) -> ir.StringValue:
+def phone_key(phone: ir.StringValue, digits: int, X=IBIS) -> ir.StringValue:
     """The last `digits` digits of a phone number (so +63 917…, 0917… and 917… agree)."""
     d = phone.re_replace(r"[^0-9]", "")
-    return ibis.ifelse(d.length() >= digits, d.right(digits), ibis.null("string"))
+    return X.ifelse(X.ge(d.length(), digits), d.right(digits), X.null("string"))
 
 
 # ---- comparison keys for entity resolution (kalasag.entities) --------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from kalasag.indicators.base import Indicator, Params, finish, graded, integer, num, pct, plural
+from kalasag.indicators.base import Indicator, Params, StreamState, integer, num, pct, plural, shared
 from kalasag.indicators.context import Context
+from kalasag.indicators.ops import sql_upper
 from kalasag.indicators.transfer_pattern import Channel
 
 
@@ -30,16 +31,25 @@ class CountryRisk(Indicator):
         weights: dict[str, float]
         min_weight: float
 
-    def evidence(self, ctx: Context, side: str) -> ir.Table:
-        self.check_side(side)
+    stream = True
+
+    def aggregate(self, ctx: Context, side: str) -> ir.Table:
         p = ctx.params(self.id)
         t = ctx.side_tx(side)
         cases = [(t.sender_country.upper() == c.upper(), float(w)) for c, w in p.weights.items()]
         weight = ibis.cases(*cases, else_=0.0) if cases else ibis.literal(0.0)
         t = t.mutate(_w=weight.cast("float64"))
-        a = t.group_by("account_id").aggregate(weight=t._w.max(), country=t.sender_country.argmax(t._w))
-        fired = a.weight >= p.min_weight
-        return finish(a, self, fired, graded(fired, a.weight, 1.0), weight=a.weight, country=a.country)
+        return t.group_by("account_id").aggregate(weight=t._w.max(), country=t.sender_country.argmax(t._w))
+
+    def decide(self, m: Any, p: Any, X: Any, side: str) -> dict[str, Any]:
+        fired = X.ge(m["weight"], p.min_weight)
+        return dict(fired=fired, strength=X.graded(fired, m["weight"], 1.0), weight=m["weight"], country=m["country"])
+
+    def new_state(self, side: str, params: Mapping[str, Any]) -> StreamState:
+        weights: dict[str, float] = {}
+        for c, w in reversed(list(params[self.id].weights.items())):  # the first matching case wins
+            weights[c.upper()] = float(w)
+        return CountryRiskState(weights)
 
     def explain(self, row: Mapping[str, Any], side: str) -> str:
         return f"sends from {row.get('i14_country')}, a country with risk weight {num(row, 'i14_weight'):.2f} in the AMLC ranking"
@@ -60,3 +70,27 @@ class Crypto(Channel):
     def explain(self, row: Mapping[str, Any], side: str) -> str:
         return (f"{integer(row, 'i18_n_channel')} of {plural(integer(row, 'i18_n'), 'payment')} "
                 f"({pct(num(row, 'i18_share'))}) used crypto-asset channels")
+
+
+class CountryRiskState(StreamState):
+    """The highest country weight among the sender's payments and that country (the first seen on ties)."""
+
+    __slots__ = ("weights", "weight", "country")
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        self.weights = shared(weights)
+        self.weight: float | None = None
+        self.country: str | None = None
+
+    def _after_load(self) -> None:
+        self.weights = shared(self.weights)
+
+    def add(self, tx: Any, cp: str, unrelated: bool, related: bool | None) -> bool:
+        w = self.weights.get(sql_upper(tx.sender_country), 0.0)
+        if self.weight is None or w > self.weight:
+            self.weight, self.country = w, tx.sender_country
+            return True
+        return False
+
+    def metrics(self, world: Any) -> dict[str, Any] | None:
+        return None if self.weight is None else {"weight": self.weight, "country": self.country}

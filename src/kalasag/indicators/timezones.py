@@ -7,6 +7,7 @@ every period of constant offset from 2000 to 2035, so daylight-saving time is ap
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,7 +36,32 @@ def with_local_hour(engine, t: ir.Table, country: str = "sender_country", out: s
         offs,
         [t[country] == offs.country, t.ts_epoch >= offs.start_epoch, t.ts_epoch < offs.end_epoch],
     )
-    local = j.ts_epoch + j.utc_offset_seconds
-    hour = ((local % 86400) // 3600).cast("int64")
+    hour = hour_of(j.ts_epoch + j.utc_offset_seconds).cast("int64")
     keep = [c for c in t.columns]
     return j.select(*[j[c] for c in keep], **{out: ibis.ifelse(j.utc_offset_seconds.notnull(), hour, ibis.null("int64"))})
+
+
+def hour_of(local_epoch):
+    """The hour (0–23) of a local time given as seconds since 1970 (a column or an int ≥ 0)."""
+    return (local_epoch % 86400) // 3600
+
+
+@lru_cache(maxsize=1)
+def _periods() -> dict[str, tuple[list[int], list[int], list[int]]]:
+    df = offsets_frame().sort_values(["country", "start_epoch"])
+    out: dict[str, tuple[list[int], list[int], list[int]]] = {}
+    for country, g in df.groupby("country", sort=False):
+        out[str(country)] = (g.start_epoch.tolist(), g.end_epoch.tolist(), g.utc_offset_seconds.tolist())
+    return out
+
+
+def local_hour_of(country: str | None, ts_epoch: int) -> int | None:
+    """The stream form of `with_local_hour` for one transfer: the same table, the same rule."""
+    per = _periods().get(country) if country is not None else None
+    if per is None:
+        return None
+    starts, ends, offs = per
+    i = bisect_right(starts, ts_epoch) - 1
+    if i < 0 or ts_epoch >= ends[i]:
+        return None
+    return int(hour_of(ts_epoch + offs[i]))

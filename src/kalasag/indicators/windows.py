@@ -81,3 +81,114 @@ def distinct_at_rows(
     ev = ev.mutate(**{name: ev._delta.sum().over(w).cast("int64")})
     ev = ev.filter(ev._kind == 2)
     return ev.select(*k, *carry, **{ts: ev._time, name: ev[name]})
+
+
+# ---- the stream forms: the same windows over one account's transfers, as they arrive -------------
+# Transfers of one account arrive in time order (the real-time service rebuilds an account's state
+# from its log when one arrives late). Each window keeps its items in a list with a head index:
+# eviction advances the head (O(1) amortized) and the list is compacted when the head passes half.
+# RANGE semantics as above: the window ending at t covers (t − W, t], peers at t included, so a
+# maximum over "every row's window" is the maximum over arrivals of the window after the arrival.
+
+EXACT_SHIFT = 64
+
+
+def exact(x: float) -> int:
+    """x as an exact integer multiple of 2**-64 (every USD amount ≥ 2**-11 is represented exactly):
+    sliding sums of these never drift; `from_exact` rounds the true sum once."""
+    n, d = x.as_integer_ratio()
+    k = d.bit_length() - 1
+    return n << (EXACT_SHIFT - k) if k <= EXACT_SHIFT else n >> (k - EXACT_SHIFT)
+
+
+def from_exact(v: int) -> float:
+    return v / (1 << EXACT_SHIFT)
+
+
+class WindowCount:
+    """Count of the arrivals in the trailing window (t − span, t]."""
+
+    __slots__ = ("span", "ts", "head")
+
+    def __init__(self, span: int) -> None:
+        self.span = span
+        self.ts: list[int] = []
+        self.head = 0
+
+    def add(self, t: int) -> int:
+        ts = self.ts
+        ts.append(t)
+        lim = t - self.span
+        h = self.head
+        while ts[h] <= lim:
+            h += 1
+        if h > 16 and 2 * h > len(ts):
+            del ts[:h]
+            h = 0
+        self.head = h
+        return len(ts) - h
+
+
+class WindowSum:
+    """Count and exact sum of the values arriving in the trailing window (t − span, t]."""
+
+    __slots__ = ("span", "ts", "xs", "head", "total")
+
+    def __init__(self, span: int) -> None:
+        self.span = span
+        self.ts: list[int] = []
+        self.xs: list[float] = []
+        self.head = 0
+        self.total = 0  # exact (see `exact`)
+
+    def add(self, t: int, x: float) -> tuple[int, int]:
+        """Add x at t; (count, exact sum) of the window after the arrival."""
+        ts, xs = self.ts, self.xs
+        ts.append(t)
+        xs.append(x)
+        total = self.total + exact(x)
+        lim = t - self.span
+        h = self.head
+        while ts[h] <= lim:
+            total -= exact(xs[h])
+            h += 1
+        if h > 16 and 2 * h > len(ts):
+            del ts[:h], xs[:h]
+            h = 0
+        self.head, self.total = h, total
+        return len(ts) - h, total
+
+
+class WindowDistinct:
+    """Distinct keys among the arrivals in the trailing window (t − span, t] (e.g. counterparties)."""
+
+    __slots__ = ("span", "ts", "keys", "head", "counts")
+
+    def __init__(self, span: int) -> None:
+        self.span = span
+        self.ts: list[int] = []
+        self.keys: list[str] = []
+        self.head = 0
+        self.counts: dict[str, int] = {}
+
+    def add(self, t: int, key: str) -> tuple[int, int]:
+        """(arrivals, distinct keys) in the window after the arrival."""
+        ts, keys, counts = self.ts, self.keys, self.counts
+        ts.append(t)
+        keys.append(key)
+        counts[key] = counts.get(key, 0) + 1
+        lim = t - self.span
+        h = self.head
+        while ts[h] <= lim:
+            k = keys[h]
+            c = counts[k] - 1
+            if c:
+                counts[k] = c
+            else:
+                del counts[k]
+            h += 1
+        if h > 16 and 2 * h > len(ts):
+            del ts[:h], keys[:h]
+            h = 0
+        self.head = h
+        return len(ts) - h, len(counts)

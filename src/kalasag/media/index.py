@@ -1,19 +1,25 @@
 """Exact range search over 256-bit PDQ hashes: multi-index hashing (MIH) with exact verification.
 
-The 256 bits are split into 12 chunks (4 of 22 bits, 8 of 21 bits). If two hashes differ in d bits,
-some chunk differs in at most floor(d/12) bits (pigeonhole: 12 chunks each with >= r+1 differing
-bits would make d >= 12(r+1)). So probing, in every chunk, all keys within radius r = floor(d/12)
-of the query's chunk finds every hash within distance d: r = 2 for the default 31 (at most
-1 + 22 + 231 probes per chunk). Every candidate is then checked with the exact Hamming distance
-(numpy popcount), so results are exactly those of brute force (tests and the benchmark compare with
-FAISS IndexBinaryFlat). Distances above 47 fall back to a brute-force scan.
+The 256 bits are split into m chunks. If two hashes differ in d bits, some chunk differs in at most
+floor(d/m) bits (pigeonhole: m chunks each with >= r+1 differing bits would make d >= m(r+1)). So
+probing, in every chunk, all keys within radius r = floor(d/m) of the query's chunk finds every hash
+within distance d. Two layouts: 12 chunks (4 of 22 bits, 8 of 21) with r = 2 at d = 31 (254 probes
+per chunk, sparse buckets: best for large banks) and 16 chunks of 16 bits with r = 1 (17 probes per
+chunk, dense buckets: best below a few million hashes, as FAISS IndexBinaryMultiHash / pytx use);
+"auto" picks by size. Every candidate is then checked with the exact Hamming distance, so results
+are exactly those of brute force (tests and the benchmark compare with FAISS IndexBinaryFlat).
+Distances with too many probes per chunk fall back to a brute-force scan.
 
-Layout (per chunk): the rows sorted by the chunk's value, a bucket offset table (direct lookup, no
-search), and a copy of 96 other bits of each hash in the same sorted order. A bucket's candidates
-are therefore read contiguously, and their distance on those 96 bits plus the probe's own radius —
-a lower bound of the full distance — discards almost every non-match before any random access;
-survivors are verified on all 256 bits. Memory: 32 B (hash) + 8 B (id) + 12 x (4 B order + 12 B
-filter) = 232 B per hash plus 134 MB of offset tables (about 2.3 GiB for 10M).
+Layout (per chunk): the rows sorted by the chunk's value; a direct bucket table (one 64-bit word per
+key: start << 32 | size, so a probe is one read); and a copy of 96 other bits of each hash (one 64-bit
+and one 32-bit column sharing no byte with the chunk) in the same sorted order. A bucket's
+candidates are read contiguously; the query's own 96 bits are repeated over the bucket's run rather
+than gathered per candidate; their distance plus the probe's radius — a lower bound of the full
+distance — discards almost every non-match; survivors are verified on all 256 bits. Queries are
+processed in batches of up to 4,096; in a dense chunk the batch's probes are sorted by key first, so
+the buckets are read in memory order (a near-sequential sweep instead of random reads). Memory per hash:
+32 B (hash) + 8 B (id) + m × (4 B order + 12 B filter) = 232 B (12 chunks) or 296 B (16 chunks), plus
+the bucket tables (256 MB for 12x21, 8 MB for 16x16).
 
 Additions go to a small unsorted "delta" segment scanned by brute force, so a new hash is
 matchable immediately; the delta is merged into the sorted segment when it grows past a size.
@@ -36,7 +42,8 @@ LAYOUTS = {
     # 16 chunks of 16 bits (FAISS IndexBinaryMultiHash / pytx PDQIndex): radius 1 at d = 31
     "16x16": (16,) * 16,
 }
-DEFAULT_LAYOUT = "12x21"
+DEFAULT_LAYOUT = "auto"  # 16x16 below AUTO_SWITCH banked hashes, 12x21 from there (docs/benchmarks.md)
+AUTO_SWITCH = 3_000_000
 MAX_PROBES_PER_CHUNK = 2000  # beyond this radius, scan instead
 
 
@@ -77,13 +84,15 @@ def _words(arr: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _filter_words(bits: tuple[int, ...], k: int) -> list[int]:
-    """Three 32-bit words of the hash that share no bit with chunk k."""
+def _filter_words(bits: tuple[int, ...], k: int) -> tuple[int, int]:
+    """A native 64-bit word and a 32-bit word of the hash (96 bits) that share no byte with chunk k:
+    their distance plus the chunk's own is a lower bound of the full distance."""
     a, w = _starts(bits)[k], bits[k]
-    touched = set(range(a // 32, (a + w - 1) // 32 + 1))
-    first = max(touched)
-    cands = [(first + step) % 8 for step in (2, 4, 6, 3, 5, 1, 7)]
-    return [c for c in cands if c not in touched][:3]
+    touched = set(range(a // 8, (a + w - 1) // 8 + 1))  # bytes of chunk k
+    free64 = [i for i in range(4) if not touched & set(range(8 * i, 8 * i + 8))]
+    w64 = free64[0]
+    free32 = [j for j in range(8) if j // 2 != w64 and not touched & set(range(4 * j, 4 * j + 4))]
+    return w64, free32[-1]
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,7 +102,7 @@ def _masks(width: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
         for combo in combinations(range(width), r):
             out.append(sum(1 << b for b in combo))
             bits.append(r)
-    return np.array(out, dtype=np.uint32), np.array(bits, dtype=np.int32)
+    return np.array(out, dtype=np.uint32), np.array(bits, dtype=np.uint8)
 
 
 def hamming_many(query_words: np.ndarray, words: np.ndarray) -> np.ndarray:
@@ -112,9 +121,10 @@ class PdqIndex:
     def __init__(self, max_distance: int = 31, delta_limit: int = 65536, layout: str = DEFAULT_LAYOUT):
         if not 0 <= max_distance <= 256:
             raise MediaError(f"max_distance must be within 0..256, got {max_distance}")
-        if layout not in LAYOUTS:
-            raise MediaError(f"unknown index layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
-        self.bits = LAYOUTS[layout]
+        if layout not in LAYOUTS and layout != "auto":
+            raise MediaError(f"unknown index layout {layout!r} (expected auto or one of {', '.join(LAYOUTS)})")
+        self.layout = layout
+        self.bits = LAYOUTS["16x16" if layout == "auto" else layout]
         self.max_distance = max_distance
         self.delta_limit = delta_limit
         self._main = np.empty((0, 32), np.uint8)
@@ -153,8 +163,11 @@ class PdqIndex:
             self.compact()
 
     def remove(self, ids) -> None:
-        """Withdraw ids (tombstones; physically dropped at the next compaction)."""
-        self._dead.update(int(i) for i in np.asarray(ids, dtype=np.int64).reshape(-1))
+        """Withdraw ids (tombstones; physically dropped at the next compaction). Ids not in the index
+        are ignored."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        present = np.isin(ids, self._main_ids) | np.isin(ids, np.concatenate([np.empty(0, np.int64), *self._delta_ids]))
+        self._dead.update(int(i) for i in ids[present])
         self._dead_arr = np.fromiter(self._dead, np.int64, len(self._dead))
 
     def compact(self) -> None:
@@ -169,32 +182,40 @@ class PdqIndex:
         self._build(arr, ids)
 
     def _build(self, arr: np.ndarray, ids: np.ndarray) -> None:
+        if self.layout == "auto":  # dense 16-bit buckets are cheapest for small banks, sparse 21/22-bit ones for large
+            self.bits = LAYOUTS["16x16" if len(ids) < AUTO_SWITCH else "12x21"]
         self._main, self._main_ids = np.ascontiguousarray(arr), ids
         keys = _chunk_keys(self._main, self.bits)
-        w32 = self._main.view(np.uint32)  # (n, 8)
+        w64, w32 = self._main.view(np.uint64), self._main.view(np.uint32)  # (n, 4), (n, 8)
         self._orders, self._offsets, self._filters = [], [], []
         for k, width in enumerate(self.bits):
             order = np.argsort(keys[:, k], kind="stable" if width <= 16 else "quicksort").astype(np.int32)
             counts = np.bincount(keys[:, k], minlength=1 << width)
-            offsets = np.zeros((1 << width) + 1, np.int32 if len(ids) < 2**31 else np.int64)
-            np.cumsum(counts, out=offsets[1:])
+            # one 64-bit word per bucket: start << 32 | size (a probe reads one word, not two)
+            starts = np.zeros(1 << width, np.int64)
+            np.cumsum(counts[:-1], out=starts[1:])
+            offsets = (starts << 32) | counts.astype(np.int64)
+            del starts
             self._orders.append(order)
             self._offsets.append(offsets)
-            # three separate 1-D columns: per-column popcounts are much faster than a sum over axis 1
-            self._filters.append([np.ascontiguousarray(w32[order, c]) for c in _filter_words(self.bits, k)])
+            # two 1-D columns in the chunk's order (96 bits): a bucket's filter bits are read contiguously
+            c64, c32 = _filter_words(self.bits, k)
+            self._filters.append((np.ascontiguousarray(w64[order, c64]), np.ascontiguousarray(w32[order, c32])))
         del keys
         self._delta, self._delta_ids, self._delta_cache = [], [], None
 
     # ---------------------------------------------------------------- search
-    def search(self, queries, max_distance: int | None = None, batch: int = 512,
+    def search(self, queries, max_distance: int | None = None, batch: int = 4096,
                threads: int = 1) -> list[list[tuple[int, int]]]:
         """For each query, [(id, distance), …] sorted by distance then id, all within max_distance.
-        Batches can run on several threads (numpy releases the GIL; measured no clear gain on 2 cores)."""
+        Batches can run on several threads (numpy releases the GIL; docs/benchmarks.md shows the gain)."""
         d = self.max_distance if max_distance is None else max_distance
         q = as_hash_array(queries)
         out: list[list[tuple[int, int]]] = [[] for _ in range(len(q))]
+        threads = max(1, threads)
+        batch = max(1, min(batch, -(-len(q) // threads)))  # at least one batch per thread
         starts = list(range(0, len(q), batch))
-        workers = min(len(starts), max(1, threads))
+        workers = min(len(starts), threads)
 
         def one(start: int) -> None:
             self._search_batch(q[start : start + batch], d, out, start)
@@ -241,31 +262,40 @@ class PdqIndex:
             rows = np.concatenate(row_l)
             return np.concatenate(qi_l), self._main_ids[rows], np.concatenate(dist_l)
         qkeys = _chunk_keys(qb, self.bits)
-        q32 = qb.view(np.uint32)
+        q64, q32 = qb.view(np.uint64), qb.view(np.uint32)
         qi_parts, row_parts = [], []
         for k, width in enumerate(self.bits):
             masks, mbits = _masks(width, radius)
             nm = len(masks)
-            probes = (qkeys[:, k, None] ^ masks[None, :]).reshape(-1).astype(np.int64)
-            offsets = self._offsets[k]
-            lo = offsets[probes]
-            counts = (offsets[probes + 1] - lo).astype(np.int64)
-            nz = np.flatnonzero(counts)
-            if not len(nz):
-                continue
-            lo, counts = lo[nz].astype(np.int64), counts[nz]
-            total = int(counts.sum())
-            # positions lo..hi-1 of every probe, flattened (contiguous runs in the sorted order)
+            probes = (qkeys[:, k, None] ^ masks[None, :]).reshape(-1)
+            if n < (2 << width):  # sparse chunk: most probes find an empty bucket, drop them first
+                packed = np.take(self._offsets[k], probes)
+                nz = np.flatnonzero(packed & 0xFFFFFFFF)  # non-empty buckets
+                if not len(nz):
+                    continue
+                packed = packed[nz]
+            else:  # dense chunk: visit the buckets in key order, so their runs are read in memory order
+                nz = np.argsort(probes)
+                packed = np.take(self._offsets[k], np.take(probes, nz))
+            lo, counts = packed >> 32, packed & 0xFFFFFFFF
             ends = np.cumsum(counts)
-            pos = np.arange(total) + np.repeat(lo - (ends - counts), counts)
-            qi = np.repeat(nz // nm, counts)
-            # lower bound: 96 other bits + the chunk's own distance (the probe's radius)
-            lb = np.repeat(mbits[nz % nm], counts).astype(np.uint8)
-            for col, c in zip(self._filters[k], _filter_words(self.bits, k)):
-                lb += np.bitwise_count(q32[qi, c] ^ col[pos])
-            keep = lb <= d
-            row_parts.append(self._orders[k][pos[keep]])
-            qi_parts.append(qi[keep])
+            total = int(ends[-1])
+            if not total:
+                continue
+            # positions lo..hi-1 of every probe, flattened (contiguous runs in the chunk's sorted order)
+            pos = np.arange(total, dtype=lo.dtype) + np.repeat(lo - (ends - counts), counts)
+            # lower bound of the full distance: the probe's radius in the chunk + 96 bits outside it.
+            # Per-probe values are repeated over the probe's run (much cheaper than per-candidate gathers).
+            pq = nz // nm
+            c64, c32 = _filter_words(self.bits, k)
+            col64, col32 = self._filters[k]
+            lb = np.repeat(mbits[nz % nm], counts)
+            lb += np.bitwise_count(np.repeat(q64[pq, c64], counts) ^ np.take(col64, pos))
+            lb += np.bitwise_count(np.repeat(q32[pq, c32], counts) ^ np.take(col32, pos))
+            keep = np.flatnonzero(lb <= d)
+            if len(keep):
+                row_parts.append(np.take(self._orders[k], np.take(pos, keep)))
+                qi_parts.append(pq[np.searchsorted(ends, keep, side="right")])
         if not row_parts:
             return empty
         rows = np.concatenate(row_parts).astype(np.int64)

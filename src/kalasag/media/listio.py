@@ -6,7 +6,9 @@ Every bad line raises MediaError naming the file and line number. Formats:
 * **csv**: a header with `pdq_hex` (and/or `md5`, `sha256`); optional `list`, `category`, `source`,
   `entry` (or `id`), `quality`; rows with a `timestamp` are frames of the video named by `entry`/`id`
   (else `md5`, else `path`) — so the output of `kalasag media hash … --format csv` is itself a list.
-  Every other column is kept as metadata.
+  Rows with a `variant` (other than `original`) are extra hashes of the image entry with the same
+  `entry`/`id` (else `path`, else `md5`): bank variants such as `crop90` or regions such as
+  `tile2:r0c1` (`kalasag media hash --bank-variants`). Every other column is kept as metadata.
 * **te** (ThreatExchange / HMA): JSON objects (a JSON array or one object per line) carrying the
   hash in `signal_value`/`pdq`/`raw_indicator`/`indicator`/`hash`, its type in
   `signal_type`/`type`/`indicator_type` (PDQ: `pdq`, `HASH_PDQ`, `PdqSignal`; MD5 types are imported
@@ -47,6 +49,8 @@ class ListEntry:
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     frames: list[tuple[float, bytes, int | None]] = field(default_factory=list)
+    # bank variants and regions of an image: (name, pdq, quality) — hashes only
+    variants: list[tuple[str, bytes, int | None]] = field(default_factory=list)
 
 
 def _bad(path: Path, line: int, msg: str) -> MediaError:
@@ -108,9 +112,11 @@ def _read_csv(path: Path, text: str) -> list[ListEntry]:
         raise MediaError(f"{path}: empty CSV") from None
     if not ({"pdq_hex", "md5", "sha256"} & set(header)):
         raise MediaError(f"{path}:1: CSV header has no pdq_hex, md5 or sha256 column (got {','.join(header)[:80]})")
-    known = {"pdq_hex", "quality", "md5", "sha256", "list", "category", "source", "entry", "id", "timestamp"}
+    known = {"pdq_hex", "quality", "md5", "sha256", "list", "category", "source", "entry", "id", "timestamp", "variant"}
     out: list[ListEntry] = []
     videos: dict[tuple[str | None, str], ListEntry] = {}
+    images: dict[tuple[str | None, str], ListEntry] = {}
+    pending: list[tuple[int, tuple[str | None, str], str, bytes, int | None]] = []
     for n, row in enumerate(rows, 2):
         if not row or all(not c.strip() for c in row):
             continue
@@ -135,6 +141,15 @@ def _read_csv(path: Path, text: str) -> list[ListEntry]:
         meta = {k: v for k, v in rec.items() if k not in known and v}
         ref = rec.get("entry") or rec.get("id") or ""
         list_name = rec.get("list") or None
+        variant = rec.get("variant", "")
+        if variant and variant != "original":
+            if pdq is None:
+                raise _bad(path, n, f"variant row {variant!r} needs a pdq_hex")
+            key = ref or rec.get("path") or md5 or ""
+            if not key:
+                raise _bad(path, n, f"variant row {variant!r} needs an entry, id, path or md5 naming its image")
+            pending.append((n, (list_name, key), variant, pdq, quality))
+            continue
         if rec.get("timestamp"):
             try:
                 ts = float(rec["timestamp"])
@@ -153,11 +168,20 @@ def _read_csv(path: Path, text: str) -> list[ListEntry]:
                 out.append(entry)
             entry.frames.append((ts, pdq, quality))
             continue
-        out.append(ListEntry(
+        entry = ListEntry(
             ref=ref or rec.get("path") or (pdq.hex() if pdq else (md5 or sha or "")), kind="image" if pdq else "exact", line=n,
             pdq=pdq, quality=quality, md5=md5, sha256=sha, list_name=list_name,
             category=rec.get("category", ""), source=rec.get("source", ""), metadata=meta,
-        ))
+        )
+        out.append(entry)
+        if pdq is not None:
+            for k in {entry.ref, rec.get("path", ""), md5 or ""} - {""}:
+                images.setdefault((list_name, k), entry)
+    for n, key, variant, pdq, quality in pending:
+        entry = images.get(key)
+        if entry is None:
+            raise _bad(path, n, f"variant row {variant!r}: no image row for {key[1][:60]!r} in this list")
+        entry.variants.append((variant, pdq, quality))
     return out
 
 

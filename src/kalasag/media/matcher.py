@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from kalasag.media.hashing import detect_kind, file_digests, iter_sampled_frames
 from kalasag.media.index import PdqIndex
 from kalasag.media.listio import ListEntry, read_list
 from kalasag.media.store import MediaStore
-from kalasag.media.variants import query_variants, unletterbox
+from kalasag.media.variants import Variant, is_region, query_variants, region_variants, unletterbox
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Hit:
     compared_pct: float | None = None
     query_ranges: list[tuple[float, float]] = field(default_factory=list)
     banked_ranges: list[tuple[float, float]] = field(default_factory=list)
+    # every variant pair that matched this entry: {"variant": label, "distance": d}, closest first
+    matched_variants: list[dict] = field(default_factory=list)
 
     @property
     def entry(self) -> str:
@@ -95,6 +98,9 @@ class Matcher:
         self.cfg = cfg
         self.images = PdqIndex(cfg.match_distance)
         self.frames = PdqIndex(cfg.match_distance)
+        self.bank = PdqIndex(cfg.match_distance)  # whole-picture bank variants of banked images
+        self.regions = PdqIndex(cfg.region_distance)  # region hashes of banked images
+        self.variant_info: dict[int, tuple[int, str]] = {}  # variant id → (entry id, name)
         self.meta: dict[int, dict] = {}
         self.frame_entry: dict[int, int] = {}
         self.frame_info: dict[int, tuple[float, bytes]] = {}
@@ -117,15 +123,28 @@ class Matcher:
     def from_list_file(cls, path: str | Path, cfg: MediaConfig, fmt: str = "auto") -> Matcher:
         m = cls(cfg)
         stem = Path(path).name
-        rows, frames = [], []
-        fid = 0
-        for i, e in enumerate(read_list(path, fmt), 1):
-            rows.append(_row_from_entry(i, e, e.list_name or stem, negative=False))
+        m._add_entries(read_list(path, fmt), stem)
+        return m
+
+    @classmethod
+    def from_entries(cls, entries: list[ListEntry], cfg: MediaConfig, list_name: str = "list") -> Matcher:
+        """A matcher over list entries held in memory (no state directory)."""
+        m = cls(cfg)
+        m._add_entries(entries, list_name)
+        return m
+
+    def _add_entries(self, entries: list[ListEntry], list_name: str) -> None:
+        rows, frames, variants = [], [], []
+        fid = vid = 0
+        for i, e in enumerate(entries, 1):
+            rows.append(_row_from_entry(i, e, e.list_name or list_name, negative=False))
             for t, h, q in e.frames:
                 fid += 1
                 frames.append((fid, i, t, h, q))
-        m._add_rows(rows, frames)
-        return m
+            for name, h, q in e.variants:
+                vid += 1
+                variants.append((vid, i, name, h, q))
+        self._add_rows(rows, frames, variants)
 
     def refresh(self) -> int:
         """Apply the store's changes since the last look (adds and withdrawals); no rebuild."""
@@ -143,7 +162,7 @@ class Matcher:
             self._remove(gone)
         return len(changes)
 
-    def _add_rows(self, rows: list[dict], frames: list[tuple] | None = None) -> None:
+    def _add_rows(self, rows: list[dict], frames: list[tuple] | None = None, variants: list[tuple] | None = None) -> None:
         ids, hashes = [], []
         min_q = self.cfg.min_quality
         for r in rows:
@@ -174,6 +193,22 @@ class Matcher:
             self.video_unique[eid] = len(s)
         if fids:
             self.frames.add(fids, fh)
+        if variants is None and ids and self.store is not None:  # a large load reads them all at once
+            variants = self.store.variants(ids if len(ids) <= 5000 else None)
+        banked = set(ids)
+        whole: tuple[list, list] = ([], [])
+        region: tuple[list, list] = ([], [])
+        for vid, eid, name, h, q in variants or []:
+            if eid not in banked or (q is not None and q < min_q):
+                continue
+            self.variant_info[vid] = (eid, name)
+            target = region if is_region(name) else whole
+            target[0].append(vid)
+            target[1].append(h)
+        if whole[0]:
+            self.bank.add(*whole)
+        if region[0]:
+            self.regions.add(*region)
 
     def _remove(self, entry_ids: list[int]) -> None:
         gone = set(entry_ids)
@@ -182,6 +217,11 @@ class Matcher:
         self.frames.remove(fids)
         for f in fids:
             del self.frame_entry[f]
+        vids = [v for v, (e, _) in self.variant_info.items() if e in gone]
+        self.bank.remove(vids)
+        self.regions.remove(vids)
+        for v in vids:
+            del self.variant_info[v]
         for e in gone:
             r = self.meta.pop(e, None)
             self.video_unique.pop(e, None)
@@ -210,26 +250,71 @@ class Matcher:
 
     def match_image(self, path: str) -> FileMatch:
         hits = self._exact(path)
-        rgb = load_rgb(path)
-        variants = query_variants(rgb, self.cfg)
-        del rgb
-        quality = variants[0].quality
+        return self.match_rgb(load_rgb(path), path, hits)
+
+    def match_rgb(self, rgb: np.ndarray, path: str = "", hits: list[Hit] | None = None) -> FileMatch:
+        """Match decoded pixels (all query variants; regions when the bank holds regions)."""
+        whole = query_variants(rgb, self.cfg)
+        regions = region_variants(rgb, self.cfg) if len(self.regions) else []
+        return self.match_variants(whole, regions, path, hits)
+
+    def match_variants(self, whole: list[Variant], regions: list[Variant], path: str = "",
+                       hits: list[Hit] | None = None) -> FileMatch:
+        """Match precomputed query variants ('original' first) and region hashes."""
+        hits = list(hits or [])
+        quality = whole[0].quality
         low = quality < self.cfg.min_quality
-        good = [v for v in variants if v.quality >= self.cfg.min_quality] if not low else []
-        best: dict[int, Hit] = {}
+        good = [v for v in whole if v.quality >= self.cfg.min_quality] if not low else []
+        found: dict[int, list[tuple[int, int, str]]] = {}  # entry → [(distance, order, label)]
+        frame_t: dict[tuple[int, str], float] = {}
+        order = itertools.count()
+
+        def note(eid: int, dist: int, label: str) -> None:  # ties go to the earlier variant ('original' first)
+            found.setdefault(eid, []).append((dist, next(order), label))
+
         if good:
             hashes = [v.pdq for v in good]
             for v, res in zip(good, self.images.search(hashes)):
                 for eid, dist in res:
-                    if eid not in best or dist < best[eid].distance:
-                        best[eid] = self._hit(eid, "pdq", dist, v.name)
+                    note(eid, dist, v.name)
+            for v, res in zip(good, self.bank.search(hashes) if len(self.bank) else [[]] * len(good)):
+                for vid, dist in res:
+                    eid, bname = self.variant_info[vid]
+                    note(eid, dist, f"{v.name}~{bname}")
             for v, res in zip(good, self.frames.search(hashes)):
                 for fid, dist in res:
                     eid = self.frame_entry[fid]
-                    if eid not in best or dist < best[eid].distance:
-                        t = self.frame_info[fid][0]
-                        best[eid] = self._hit(eid, "pdq", dist, f"{v.name}@frame {t:g}s", banked_ranges=[(t, t)])
-        hits += sorted(best.values(), key=lambda h: (h.distance, h.list, h.ref))
+                    t = self.frame_info[fid][0]
+                    label = f"{v.name}@frame {t:g}s"
+                    frame_t[(eid, label)] = t
+                    note(eid, dist, label)
+        # regions: a banked region counts only against the query's region of the same name
+        region_hits: dict[int, dict[str, int]] = {}
+        good_regions = [r for r in regions if r.quality >= self.cfg.min_quality] if not low else []
+        if good_regions and len(self.regions):
+            for r, res in zip(good_regions, self.regions.search([r.pdq for r in good_regions])):
+                for vid, dist in res:
+                    eid, bname = self.variant_info[vid]
+                    if bname == r.name:
+                        prev = region_hits.setdefault(eid, {}).get(r.name)
+                        region_hits[eid][r.name] = dist if prev is None else min(prev, dist)
+        out: list[Hit] = []
+        for eid in set(found) | set(region_hits):
+            pairs = sorted(found.get(eid, []))
+            regs = sorted((d, n) for n, d in region_hits.get(eid, {}).items())
+            if not pairs and len(regs) < self.cfg.region_min_matches:
+                continue
+            listed = [{"variant": label, "distance": d} for d, _, label in pairs]
+            listed += [{"variant": f"region:{n}", "distance": d} for d, n in regs]
+            if pairs:
+                dist, _, label = pairs[0]
+                ranges = [(frame_t[(eid, label)],) * 2] if (eid, label) in frame_t else []
+            else:  # matched through regions only: report the farthest of the matching regions
+                dist, label, ranges = regs[-1][0], f"regions:{len(regs)}", []
+            hit = self._hit(eid, "pdq", dist, label, banked_ranges=ranges)
+            hit.matched_variants = listed
+            out.append(hit)
+        hits += sorted(out, key=lambda h: (h.distance, h.list, h.ref))
         return self._finish(FileMatch(path, "image", quality, low, []), hits)
 
     def video_query_frames(self, source: str, container=None):

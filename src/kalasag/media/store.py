@@ -1,7 +1,7 @@
 """The hash-list store: one SQLite file `media.sqlite` in the state directory.
 
-Holds hashes (PDQ bytes, MD5, SHA-256), frame timestamps and metadata only — never pixels,
-thumbnails or frames. Lists are versioned: every import or withdrawal bumps the list's version and
+Holds hashes (PDQ bytes, MD5, SHA-256), frame timestamps, the extra hashes of banked images (bank
+variants and regions: a name and a PDQ hash) and metadata only — never pixels, thumbnails or frames. Lists are versioned: every import or withdrawal bumps the list's version and
 appends to a change log; entries keep the version they were added in and the version they were
 withdrawn in, so any earlier version of a list can be reconstructed and a running matcher applies
 only the changes since it last looked (no rebuild).
@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS frames (
   id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL REFERENCES entries(id), timestamp REAL NOT NULL,
   pdq BLOB NOT NULL, quality INTEGER);
 CREATE INDEX IF NOT EXISTS frames_entry ON frames(entry_id);
+CREATE TABLE IF NOT EXISTS variants (
+  id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL REFERENCES entries(id), name TEXT NOT NULL,
+  pdq BLOB NOT NULL, quality INTEGER);
+CREATE INDEX IF NOT EXISTS variants_entry ON variants(entry_id);
 CREATE TABLE IF NOT EXISTS changes (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, list TEXT NOT NULL, version INTEGER NOT NULL,
   action TEXT NOT NULL, entry_id INTEGER NOT NULL, at TEXT NOT NULL);
@@ -115,6 +119,9 @@ class MediaStore:
                 if e.frames:
                     self.db.executemany("INSERT INTO frames (entry_id, timestamp, pdq, quality) VALUES (?,?,?,?)",
                                         [(eid, t, h, q) for t, h, q in e.frames])
+                if e.variants:
+                    self.db.executemany("INSERT INTO variants (entry_id, name, pdq, quality) VALUES (?,?,?,?)",
+                                        [(eid, name, h, q) for name, h, q in e.variants])
                 self.db.execute("INSERT INTO changes (list, version, action, entry_id, at) VALUES (?,?,?,?,?)",
                                 (name, version, "add", eid, now))
                 added += 1
@@ -185,4 +192,19 @@ class MediaStore:
             out += self.db.execute(
                 f"SELECT id, entry_id, timestamp, pdq, quality FROM frames WHERE entry_id IN ({','.join('?' * len(part))})"
                 " ORDER BY entry_id, timestamp", part).fetchall()
+        return out
+
+    def variants(self, entry_ids: list[int] | None = None) -> list[tuple[int, int, str, bytes, int | None]]:
+        """(variant id, entry id, name, pdq, quality) of the given entries' bank variants and regions
+        (None: of every active entry, in one query)."""
+        if entry_ids is None:
+            return self.db.execute(
+                "SELECT v.id, v.entry_id, v.name, v.pdq, v.quality FROM variants v JOIN entries e ON e.id=v.entry_id"
+                " WHERE e.withdrawn_version IS NULL ORDER BY v.entry_id, v.id").fetchall()
+        out = []
+        for i in range(0, len(entry_ids), 500):
+            part = entry_ids[i : i + 500]
+            out += self.db.execute(
+                f"SELECT id, entry_id, name, pdq, quality FROM variants WHERE entry_id IN ({','.join('?' * len(part))})"
+                " ORDER BY entry_id, id", part).fetchall()
         return out

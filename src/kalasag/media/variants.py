@@ -1,10 +1,19 @@
-"""Query-time variants of an image, so copies that plain PDQ misses still match a banked hash.
+"""Variants of an image, so copies that plain PDQ misses still match a banked hash.
 
-Each variant is hashed with the same PDQ path; a match on any variant counts and the match report
-names the variant. Variants are only ever computed on the *query* side (banked lists hold hashes of
-originals only): PDQ's eight rotations/flips (one DCT), the image with uniform borders removed,
-centre crops (added frames, overlays near the edge), reflect-padded "uncrops" (the query is a crop
-of the original) and small rotations back towards upright.
+Every variant is hashed with the same PDQ path; a match on any variant counts and the match report
+names every variant that matched. Three kinds (docs/media.md, "Robustness"):
+
+* **query variants** (`query_variants`), computed on the query only, so they work against any hash
+  list, including hash-only lists imported from a clearinghouse: PDQ's eight rotations/flips, the
+  image without uniform borders (all sides, rows only, columns only), centre crops (an added frame),
+  edge-padded "uncrops" (the query is a crop of the original), small rotations back towards upright
+  with the empty corners filled, and the same rotations cropped to a banked crop level;
+* **bank variants** (`bank_variants`), computed only when Kalasag banks media it hashes itself
+  (`lists add`, `hash --bank-variants`): hashes of centre crops and of the bar-free image of the
+  *banked* picture, stored as extra hashes of the same entry (never pixels);
+* **regions** (`region_variants`), computed on both sides when the bank has them: four strips keeping
+  2/3 of the picture (top, bottom, left, right) and 2×2 / 3×3 tiles; a banked entry matches through
+  regions when enough regions match the region at the same position (a corner overlay spoils a few).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import numpy as np
 from kalasag.media.config import MediaConfig
 from kalasag.media.hashing import pdq_rgb
 
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -23,11 +33,12 @@ class Variant:
     quality: int
 
 
-def unletterbox(rgb: np.ndarray, tolerance: int = 16, min_fraction: float = 0.01) -> np.ndarray | None:
+def unletterbox(rgb: np.ndarray, tolerance: int = 16, min_fraction: float = 0.01, axes: str = "both") -> np.ndarray | None:
     """Remove uniform borders (letterbox/pillarbox bars of any colour); None if there are none.
 
     A border row/column is one whose every pixel is within `tolerance` of the colour of the image's
-    corner on that side. Borders thinner than `min_fraction` of the side are kept (noise)."""
+    corner on that side. Borders thinner than `min_fraction` of the side are kept (noise). `axes`:
+    "both", "rows" (top/bottom bars only) or "cols" (left/right bars only)."""
     h, w = rgb.shape[:2]
     # look at most a third of each side in (bars wider than that are not letterboxing)
     img = rgb
@@ -44,10 +55,10 @@ def unletterbox(rgb: np.ndarray, tolerance: int = 16, min_fraction: float = 0.01
     left = run(img.transpose(1, 0, 2), img[0, 0])
     right = run(img.transpose(1, 0, 2)[::-1], img[-1, -1])
     min_h, min_w = max(1, int(h * min_fraction)), max(1, int(w * min_fraction))
-    top = top if top >= min_h else 0
-    bottom = bottom if bottom >= min_h else 0
-    left = left if left >= min_w else 0
-    right = right if right >= min_w else 0
+    top = top if top >= min_h and axes != "cols" else 0
+    bottom = bottom if bottom >= min_h and axes != "cols" else 0
+    left = left if left >= min_w and axes != "rows" else 0
+    right = right if right >= min_w and axes != "rows" else 0
     if top + bottom == 0 and left + right == 0:
         return None
     if h - top - bottom < 8 or w - left - right < 8:
@@ -107,13 +118,18 @@ def derotate(rgb: np.ndarray, degrees: float, fill: bool) -> np.ndarray:
     nearby pixels instead of black."""
     from PIL import Image
 
-    h, w = rgb.shape[:2]
     out = np.asarray(Image.fromarray(rgb).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=False))
-    if not fill:
-        return out
+    return fill_corners(out, degrees) if fill else out
+
+
+def fill_corners(turned: np.ndarray, degrees: float) -> np.ndarray:
+    """Fill the corners of a picture turned back by `degrees` that hold nothing of it."""
+    from PIL import Image
+
+    h, w = turned.shape[:2]
     full = Image.fromarray(np.full((h, w), 255, np.uint8))
     valid = np.asarray(full.rotate(-degrees).rotate(degrees)) > 128
-    return fill_holes(out, valid, 0.05 * max(h, w))
+    return fill_holes(turned, valid, 0.05 * max(h, w))
 
 
 DIHEDRAL_OPS = {
@@ -128,39 +144,128 @@ DIHEDRAL_OPS = {
 }
 
 
-def query_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
-    """All variants of a query image, 'original' first."""
-    out: list[Variant] = []
-    h0, q0 = pdq_rgb(rgb)
-    out.append(Variant("original", h0, q0))
-    # every other variant is hashed at a working size (longest side <= variant_max_side): pdqhash
-    # at full resolution costs ~30 ms per 1600 px image and a query has ~20 variants
-    side = max(rgb.shape[:2])
-    if side > cfg.variant_max_side:
-        from PIL import Image
+def inscribed_keep(h: int, w: int, degrees: float) -> float:
+    """Largest share k such that the centred k·w × k·h rectangle stays inside the picture after it is
+    turned by `degrees` about its centre on the same canvas (so it carries no empty corner)."""
+    t = np.deg2rad(abs(degrees))
+    return float(min(w / (w * np.cos(t) + h * np.sin(t)), h / (h * np.cos(t) + w * np.sin(t))))
 
-        f = cfg.variant_max_side / side
-        size = (max(5, round(rgb.shape[1] * f)), max(5, round(rgb.shape[0] * f)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+def working_size(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """The image with its longest side reduced to `max_side` (box filter); unchanged if smaller."""
+    side = max(rgb.shape[:2])
+    if side <= max_side:
+        return rgb
+    from PIL import Image
+
+    f = max_side / side
+    size = (max(5, round(rgb.shape[1] * f)), max(5, round(rgb.shape[0] * f)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
+def _hash(name: str, rgb: np.ndarray) -> Variant:
+    h, q = pdq_rgb(rgb)
+    return Variant(name, h, q)
+
+
+def _unletterbox_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[tuple[str, np.ndarray]]:
+    """Bar-free versions: all sides, and (when different) top/bottom only and left/right only — so a
+    letterboxed copy of a picture that has bars of its own is trimmed back to the picture with them."""
+    full = unletterbox(rgb, cfg.unletterbox_tolerance, cfg.unletterbox_min_fraction)
+    if full is None:
+        return []
+    out = [("unletterbox", full)]
+    for axes in ("rows", "cols"):
+        part = unletterbox(rgb, cfg.unletterbox_tolerance, cfg.unletterbox_min_fraction, axes)
+        if part is not None and part.shape != full.shape:
+            out.append((f"unletterbox_{axes}", part))
+    return out
+
+
+def query_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
+    """All whole-picture variants of a query image, 'original' first."""
+    out = [_hash("original", rgb)]
+    # every other variant is hashed at a working size (longest side <= variant_max_side): pdqhash
+    # at full resolution costs ~30 ms per 1600 px image and a query has ~25 variants
+    rgb = working_size(rgb, cfg.variant_max_side)
     # dihedral variants on the pixels (exact; pdqhash.compute_dihedral's DCT shortcut drifted up to
     # 64 bits on small images here, see docs/media.md)
     ops = list(DIHEDRAL_OPS.items())[1:] if cfg.dihedral else []
     for name, op in ops:
-        h, q = pdq_rgb(op(rgb))
-        out.append(Variant(name, h, q))
+        out.append(_hash(name, op(rgb)))
+    if cfg.unletterbox:
+        out += [_hash(name, img) for name, img in _unletterbox_variants(rgb, cfg)]
+    for keep in cfg.crops:
+        out.append(_hash(f"crop{round(keep * 100)}", centre_crop(rgb, keep)))
+    for keep in cfg.uncrops:
+        out.append(_hash(f"uncrop{round(keep * 100)}", uncrop(rgb, keep)))
+    levels = sorted(cfg.bank_crops, reverse=True)
+    h, w = rgb.shape[:2]
+    for deg in cfg.rotations:
+        back = derotate(rgb, deg, False)
+        out.append(_hash(f"rotate{deg:+g}_fill", fill_corners(back, deg)))
+        # the same turn back, cropped to the largest banked crop level that has no empty corner:
+        # compared with that banked crop it is the same picture (bank variants only)
+        fit = inscribed_keep(h, w, deg)
+        level = next((k for k in levels if k <= fit + 0.01), None)  # a 1 % sliver of corner is harmless
+        if level is not None:
+            out.append(_hash(f"rotate{deg:+g}_crop{round(level * 100)}", centre_crop(back, level)))
+    return out
+
+
+def bank_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
+    """Extra whole-picture hashes of an image Kalasag banks itself: centre crops at `bank_crops` and,
+    if it has uniform bars, the picture without them. Stored as hashes of the same entry."""
+    rgb = working_size(rgb, cfg.variant_max_side)
+    out = [_hash(f"crop{round(keep * 100)}", centre_crop(rgb, keep)) for keep in cfg.bank_crops]
     if cfg.unletterbox:
         trimmed = unletterbox(rgb, cfg.unletterbox_tolerance, cfg.unletterbox_min_fraction)
         if trimmed is not None:
-            h, q = pdq_rgb(trimmed)
-            out.append(Variant("unletterbox", h, q))
-    for keep in cfg.crops:
-        h, q = pdq_rgb(centre_crop(rgb, keep))
-        out.append(Variant(f"crop{round(keep * 100)}", h, q))
-    for keep in cfg.uncrops:
-        h, q = pdq_rgb(uncrop(rgb, keep))
-        out.append(Variant(f"uncrop{round(keep * 100)}", h, q))
-    for deg in cfg.rotations:
-        for fill in (False, True):
-            h, q = pdq_rgb(derotate(rgb, deg, fill))
-            out.append(Variant(f"rotate{deg:+g}{'_fill' if fill else ''}", h, q))
+            out.append(_hash("unletterbox", trimmed))
     return out
+
+
+def region_boxes(h: int, w: int, cfg: MediaConfig) -> dict[str, tuple[int, int, int, int]]:
+    """Named regions (y0, y1, x0, x1): strips keeping `region_strip` of the picture from each side,
+    and the tiles of each `region_grids` n×n grid (names like 'top67', 'tile3:r2c0')."""
+    out: dict[str, tuple[int, int, int, int]] = {}
+    if cfg.region_strip:
+        k = cfg.region_strip
+        sh, sw = round(h * k), round(w * k)
+        pct = round(k * 100)
+        out[f"top{pct}"] = (0, sh, 0, w)
+        out[f"bottom{pct}"] = (h - sh, h, 0, w)
+        out[f"left{pct}"] = (0, h, 0, sw)
+        out[f"right{pct}"] = (0, h, w - sw, w)
+    for n in cfg.region_grids:
+        for r in range(n):
+            for c in range(n):
+                out[f"tile{n}:r{r}c{c}"] = (r * h // n, (r + 1) * h // n, c * w // n, (c + 1) * w // n)
+    return out
+
+
+REGION_PREFIXES = ("top", "bottom", "left", "right", "tile")
+
+
+def is_region(name: str) -> bool:
+    """Region hashes are compared only with the same region of the other picture."""
+    return name.startswith(REGION_PREFIXES)
+
+
+def region_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
+    """PDQ of each named region (same names on the bank and the query side)."""
+    rgb = working_size(rgb, cfg.variant_max_side)
+    h, w = rgb.shape[:2]
+    out = []
+    for name, (y0, y1, x0, x1) in region_boxes(h, w, cfg).items():
+        if y1 - y0 >= 8 and x1 - x0 >= 8:
+            out.append(_hash(name, rgb[y0:y1, x0:x1]))
+    return out
+
+
+def banked_hashes(rgb: np.ndarray, cfg: MediaConfig) -> list[tuple[str, bytes, int]]:
+    """The extra hashes Kalasag stores with an image it banks itself: bank variants and regions
+    ((name, pdq, quality); empty when `bank_variants` is off). Hashes only — never pixels."""
+    if not cfg.bank_variants:
+        return []
+    return [(v.name, v.pdq, v.quality) for v in bank_variants(rgb, cfg) + region_variants(rgb, cfg)]

@@ -115,7 +115,10 @@ class EntitiesConfig(_Strict):
     household_pattern_min_shared_any_region: int = Field(ge=0)
     household_any_region_min_jaccard: float = Field(ge=0, le=1)
     household_max_counterparty_degree: int = Field(ge=2)
+    household_surname_any_region_min_shared: int = Field(default=0, ge=0)
+    household_surname_any_region_min_overlap: float = Field(default=0.75, ge=0, le=1)
     alert_score: str = Field(pattern="^(noisy_or|max)$")
+    alert_min_aggregate_score: float = Field(default=0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> "EntitiesConfig":
@@ -123,6 +126,59 @@ class EntitiesConfig(_Strict):
             raise ValueError("predict_threshold must not exceed match_threshold")
         if any(not 0 < v < 1 for v in self.name_jaro_winkler) or self.name_jaro_winkler != sorted(self.name_jaro_winkler, reverse=True):
             raise ValueError("name_jaro_winkler must be decreasing values between 0 and 1")
+        return self
+
+
+class ServiceConfig(_Strict):
+    """[service]: the real-time scorer (docs/service.md)."""
+
+    hold_threshold: float = Field(ge=0, le=1)      # hold the payout when the deciding score reaches this
+    hold_side: str = Field(pattern="^(receiver|sender|either)$")  # whose score decides the hold
+    snapshot_every: int = Field(ge=0)              # transfers applied between snapshots (0: only at shutdown)
+    network_refresh_seconds: float = Field(ge=0)   # period of the batch refresh of network evidence (0: manual)
+    max_lateness_seconds: int = Field(ge=0)        # a transfer this much older than its account's latest is applied exactly
+    max_batch: int = Field(ge=1)                   # transfers per submitted batch at most
+    sqlite_synchronous: str = Field(pattern="^(NORMAL|FULL)$")  # SQLite durability (see docs/service.md, "State")
+
+
+class MediaConfig(_Strict):
+    """[media]: known-material matching with PDQ / vPDQ hashes (docs/media.md)."""
+
+    match_distance: int = Field(ge=0, le=128)          # PDQ Hamming distance (of 256 bits) that matches
+    min_quality: int = Field(ge=0, le=100)             # lower PDQ qualities are flagged, never matched
+    video_fps: float = Field(gt=0, le=120)             # frames hashed per second for banked videos
+    video_query_fps: float = Field(gt=0, le=120)       # ... for video queries and `watch`
+    video_min_query_pct: float = Field(ge=0, le=100)   # a video matches at this share of query frames ...
+    video_min_compared_pct: float = Field(ge=0, le=100)  # ... or this share of the banked video's frames
+    video_min_matched_frames: int = Field(ge=1)        # ... with at least this many matched query frames
+    dihedral: bool                                     # query variants: 8 rotations/flips
+    unletterbox: bool                                  # query (and bank) variants without uniform bars
+    crops: list[float]                                 # query centre crops (share kept)
+    uncrops: list[float]                               # query edge-padded back to an assumed original size
+    rotations: list[float]                             # query turned back by these degrees
+    variant_max_side: int = Field(ge=64)               # variants hashed at this longest side at most
+    unletterbox_tolerance: int = Field(ge=0, le=255)
+    unletterbox_min_fraction: float = Field(ge=0, lt=0.5)
+    bank_variants: bool                                # `lists add` also banks crops / regions of the image
+    bank_crops: list[float]                            # banked centre crops (share kept)
+    region_strip: float = Field(ge=0, lt=1)            # region strips keep this share from each side (0: none)
+    region_grids: list[int]                            # n×n tile grids hashed as regions
+    region_min_matches: int = Field(ge=1)              # regions that must match for a region match
+    region_distance: int = Field(ge=0, le=128)         # PDQ distance for a region to match
+    watch_window: int = Field(ge=1)                    # live mode: last sampled frames considered ...
+    watch_min_matches: int = Field(ge=1)               # ... of which this many must match one entry
+
+    @model_validator(mode="after")
+    def _check(self) -> "MediaConfig":
+        shares = [*self.crops, *self.uncrops, *self.bank_crops]
+        if any(not 0.5 <= k < 1 for k in shares):
+            raise ValueError("crops, uncrops and bank_crops are shares kept, between 0.5 and 1")
+        if any(not 2 <= n <= 8 for n in self.region_grids):
+            raise ValueError("region_grids are tile grid sizes between 2 and 8")
+        if self.region_strip and not 0.5 <= self.region_strip < 1:
+            raise ValueError("region_strip is 0 (none) or a share between 0.5 and 1")
+        if self.watch_min_matches > self.watch_window:
+            raise ValueError("watch_min_matches must not exceed watch_window")
         return self
 
 
@@ -134,6 +190,8 @@ class KalasagConfig(_Strict):
     report: ReportConfig
     entities: EntitiesConfig
     network: NetworkConfig
+    service: ServiceConfig
+    media: MediaConfig
 
     def indicator_params(self, indicator_id: str) -> dict[str, Any]:
         try:

@@ -44,7 +44,8 @@ class ScanResult:
 
 
 def indicator_refs() -> list[IndicatorRef]:
-    return [IndicatorRef(i.id, i.slug, i.name) for i in ind.INDICATORS.values()]
+    """Every piece of evidence the score combines: the indicators, then scoring's own (A-01, P-01)."""
+    return [IndicatorRef(i.id, i.slug, i.name) for i in ind.INDICATORS.values()] + scoring.scoring_refs()
 
 
 def versions() -> dict[str, str]:
@@ -138,8 +139,11 @@ def scan(
 
         scored: dict[str, ir.Table] = {}
         with stages.step("scoring", timings):
+            # the scoring room's own evidence: A-01 (anomaly) on both sides, P-01 (paid by high-scoring
+            # senders) on receivers (docs/scoring.md)
+            tables = scoring.scoring_evidence(eng, evidence, ing.transfers, config, refs)
             for side in SIDES:
-                table = evidence.sender if side == "sender" else evidence.receiver
+                table = tables[side]
                 scored[side] = eng.materialize(score_table(table, side, refs, config).mutate(side=ibis.literal(side)))
             all_scores = ibis.union(
                 *[s.select("account_id", "side", "score", "alerted", "risk_level", "core_rule", "indicators") for s in scored.values()]
@@ -166,13 +170,14 @@ def scan(
                     }
 
         frames = []
+        explain = scoring.explainer(ind.explain, config)  # A-01/P-01 sentences from scoring, the rest from indicators
         with stages.step("explain", timings):
             for side in SIDES:
                 s = scored[side]
                 alerted = eng.fetch(s.filter(s.alerted).order_by(ibis.desc("score")))
                 if len(alerted):
                     alerted["explanation"] = [
-                        explain_row(row, side, refs, config, ind.explain) for row in alerted.to_dict("records")
+                        explain_row(row, side, refs, config, explain) for row in alerted.to_dict("records")
                     ]
                 else:
                     alerted["explanation"] = pd.Series(dtype="string")
@@ -242,7 +247,10 @@ def scan(
                 "high": config.scoring.risk_high,
                 "medium": config.scoring.risk_medium,
             },
-            "indicators": {i.id: {"name": i.name, "source": i.source} for i in ind.INDICATORS.values()},
+            "indicators": {
+                **{i.id: {"name": i.name, "source": i.source} for i in ind.INDICATORS.values()},
+                **{k: {"name": ref.name, "source": src} for k, (ref, src) in scoring.SCORING_EVIDENCE.items()},
+            },
             "timings": timings,
             "entities": {"notes": list(er.notes), "model": er.model},
         }

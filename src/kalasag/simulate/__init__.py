@@ -4,7 +4,8 @@ facilitators among realistic look-alikes, and its ground truth (see docs/simulat
     from kalasag.simulate import simulate_world
     summary = simulate_world("world/", seed=1, scale=1.0)   # ~300,000 transfers
 
-Writes `transfers.csv.gz` (or `transfers.parquet`), `labels.csv` and `world.json` into the folder.
+Writes `transfers.csv.gz` (or `transfers.parquet`), `labels.csv`, `operations.csv` (the OSEC
+accounts and the payments each received or sent in the operations) and `world.json` into the folder.
 The simulator produces data only; it imports no detector and no engine.
 """
 
@@ -129,14 +130,14 @@ def _build(seed_seq, params, scale, start, months, ph):
     osec = W.build_osec(w)
     ph.phase("transfers table", 5)
     w.rng = rng_table
-    cols, labels, _ = assemble(w, tick=ph.advance)
-    return cols, labels, osec
+    cols, labels, stats = assemble(w, tick=ph.advance)
+    return cols, labels, osec, stats["operations"]
 
 
 def simulate_world(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "csv.gz",
                    regime: str | dict = "baseline", start: date = date(2025, 10, 1), months: int = 12,
                    inject_errors: float = 0.0, progress: bool = True, parts: int = 1) -> WorldSummary:
-    """Simulate a world and write transfers, labels.csv and world.json into `out_dir`.
+    """Simulate a world and write transfers, labels.csv, operations.csv and world.json into `out_dir`.
 
     scale=1.0 gives about 300,000 transfers over 12 months. Deterministic for a seed: the same
     arguments write byte-identical files. `regime` is a name of REGIMES or a dict of parameter
@@ -161,7 +162,7 @@ def simulate_world(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "cs
         if parts == 1:
             ss = np.random.SeedSequence(int(seed))
             ss_world, ss_err = ss.spawn(2)
-            cols, labels, osec = _build(ss_world, params, scale, start, months, ph)
+            cols, labels, osec, operations = _build(ss_world, params, scale, start, months, ph)
             n_good = len(cols["txn_id"])
             malformed = None
             if inject_errors > 0:
@@ -180,20 +181,24 @@ def simulate_world(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "cs
             for old in files["transfers"].glob("part-*.parquet"):
                 old.unlink()
             ph.phase(f"{parts} parts", parts)
-            all_labels, osec, n_good = [], {}, 0
+            all_labels, all_ops, osec, n_good = [], [], {}, 0
             for i in range(parts):
                 with _Phases(False) as quiet:
-                    cols, lab, o = _build(np.random.SeedSequence([int(seed), i + 1]), params, scale / parts,
-                                          start, months, quiet)
+                    cols, lab, o, ops = _build(np.random.SeedSequence([int(seed), i + 1]), params, scale / parts,
+                                               start, months, quiet)
                 write_parquet(files["transfers"] / f"part-{i:05d}.parquet", cols)
                 n_good += len(cols["txn_id"])
                 all_labels.append(lab)
+                all_ops.append(ops)
                 osec = {k: osec.get(k, 0) + v for k, v in o.items()}
                 del cols
                 ph.advance()
             labels = pd.concat(all_labels, ignore_index=True).sort_values(["side", "account_id"], kind="stable")
+            operations = pd.concat(all_ops, ignore_index=True).sort_values(["group", "side", "account_id"], kind="stable")
         files["labels"] = out / "labels.csv"
         labels.to_csv(files["labels"], index=False, lineterminator="\n")
+        files["operations"] = out / "operations.csv"
+        operations.to_csv(files["operations"], index=False, lineterminator="\n")
         files["world"] = out / "world.json"
 
     period_end = date(start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1, 1)

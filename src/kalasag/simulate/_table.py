@@ -155,8 +155,28 @@ def assemble(w: World, tick=lambda: None) -> tuple[dict, pd.DataFrame, dict]:
             "group": group_ids[acc_group[u]], "person_id": person_ids[acc_person[u]],
         }))
     labels = pd.concat(rows, ignore_index=True).sort_values(["side", "account_id"], kind="stable").reset_index(drop=True)
-    stats = {"n_persons": int(w.people.n)}
+    stats = {"n_persons": int(w.people.n), "operations": _operations(acc_ids, acc_role, acc_group, acc_person,
+                                                                      group_ids, person_ids, s, r, ev["usd"])}
     return cols, labels, stats
+
+
+def _operations(acc_ids, acc_role, acc_group, acc_person, group_ids, person_ids, s, r, usd) -> pd.DataFrame:
+    """Ground truth of the OSEC operations (operations.csv): one row per facilitator account (receiver
+    side) and customer account (sender side) that appears, with the number and USD value of the
+    payments it received from / sent to OSEC counterparts in the transfers. Draws no random number."""
+    osec = (acc_role[s] == "osec_customer") & (acc_role[r] == "osec_facilitator")
+    n_acc = len(acc_ids)
+    rows = []
+    for side, accs, role in (("receiver", r, "osec_facilitator"), ("sender", s, "osec_customer")):
+        n = np.bincount(accs[osec], minlength=n_acc)
+        v = np.bincount(accs[osec], weights=usd[osec], minlength=n_acc)
+        u = np.unique(accs)
+        u = u[acc_role[u] == role]
+        rows.append(pd.DataFrame({
+            "group": group_ids[acc_group[u]], "account_id": acc_ids[u], "side": side, "role": role,
+            "person_id": person_ids[acc_person[u]], "osec_payments": n[u].astype(np.int64), "osec_usd": np.round(v[u], 2),
+        }))
+    return pd.concat(rows, ignore_index=True).sort_values(["group", "side", "account_id"], kind="stable").reset_index(drop=True)
 
 
 # ============================================================================== writers

@@ -1,0 +1,418 @@
+"""The stream form of the indicators: per-account incremental evidence, one transfer at a time.
+
+`StreamEvidence` holds, per side and account, the base counters and one `StreamState` per
+indicator with a stream form (`Indicator.stream`); `apply(seq, record)` folds in one canonical
+transfer (the output of `kalasag.ingest.validate_record`) in O(1) amortized per indicator, and
+`indicator_columns` / `columns` return the same evidence columns as `compute_evidence` would for
+the transfers applied so far. The decision is each indicator's `decide` over `ops.SCALAR`; the
+per-transfer flags are Context.build's, through the same functions (`night_flag`, `round_flag`,
+`keyword_of`, `pair_flags`, the name rule over `ops.Text`).
+
+What is exact, and how (docs/service.md, "Parity with batch"):
+
+- Transfers of an account are folded in time order. One that arrives earlier than the account's
+  latest (late) is applied exactly by rebuilding the account's side from its log (`history`), in
+  timestamp order, when it is at most `max_lateness` seconds late; later than that it is folded in
+  as if it had happened at the account's latest time (approximate; counted in `counters`).
+- The relation of a sender–receiver pair is the maximum over all its transfers (batch rule): when a
+  new transfer changes it, both accounts' sides are rebuilt from the log with the new relation.
+- Forms that read another account's evidence (I-03 sender form, I-04 receiver form) are evaluated
+  lazily from the counterpart's current evidence; when an account's I-03 (receiver) or I-04 (sender)
+  evidence changes, its counterparts are marked stale and `dirty` (their scores must be recomputed).
+- Indicators without a stream form (graph and population evidence) are not here: the service
+  refreshes them periodically with the batch code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from kalasag.indicators import names as N
+from kalasag.indicators.context import keyword_of, keyword_pattern, night_flag, pair_flags, round_flag
+from kalasag.indicators.evidence import CORE_RULE, core_rule
+from kalasag.indicators.ops import SCALAR, Text, compile_decide, compile_mapping, compile_scalar
+from kalasag.indicators.registry import INDICATORS
+from kalasag.indicators.timezones import local_hour_of
+from kalasag.indicators.windows import exact, from_exact
+from kalasag.model import SIDES, KalasagConfig
+
+History = Callable[[str, str, int], Iterable[tuple[int, Mapping[str, Any]]]]
+_MISSING = object()
+
+
+class Tx:
+    """One canonical transfer with the per-transfer flags of Context.build (the stream's row)."""
+
+    __slots__ = (
+        "seq", "txn_id", "ts", "us", "timestamp", "amount", "amount_usd", "xusd", "channel", "channel_lower",
+        "sender_id", "receiver_id", "sender_country", "receiver_country", "receiver_region", "watched", "night",
+        "micro", "core_micro", "round_amount", "keyword", "rel", "receiver_family", "receiver_key",
+        "receiver_phone_key",
+    )
+
+    def moved(self, ts: int) -> Tx:
+        """A copy placed at another time (a transfer too late to be applied exactly)."""
+        t = Tx.__new__(Tx)
+        for k in Tx.__slots__:
+            setattr(t, k, getattr(self, k))
+        t.us += (ts - t.ts) * 1_000_000
+        t.ts = ts
+        return t
+
+
+def _micros(ts: int, iso: str) -> int:
+    """Microseconds since 1970 of a canonical UTC timestamp text (YYYY-MM-DDThh:mm:ss[.ffffff]Z)."""
+    frac = iso[20:-1] if len(iso) > 21 and iso[19] == "." else ""
+    return ts * 1_000_000 + (int(frac.ljust(6, "0")[:6]) if frac else 0)
+
+
+class RecordPrep:
+    """The scalar twin of Context.build: the flags of one canonical transfer."""
+
+    def __init__(self, config: KalasagConfig, cache_size: int = 200_000) -> None:
+        ind = INDICATORS
+        self.p01, self.p05 = ind["I-01"].params(config), ind["I-05"].params(config)
+        self.p07, self.p08 = ind["I-07"].params(config), ind["I-08"].params(config)
+        self.p09, self.p21 = ind["I-09"].params(config), ind["I-21"].params(config)
+        p07, p08 = self.p07, self.p08
+        # the per-transfer rules of Context, traced once into plain functions (ops.compile_scalar)
+        self.night = compile_scalar(lambda hour, X: night_flag(hour, p07, X), "hour")
+        self.round = compile_scalar(lambda amount, X: round_flag(amount, p08.multiple, X), "amount")
+        self.targets = frozenset(c.upper() for c in config.target_countries)
+        self.kw_pattern = keyword_pattern(self.p09.keywords)
+        self.cache_size = cache_size
+        self._names: dict[str | None, tuple[str | None, str | None, str | None]] = {}
+        self._phones: dict[str | None, str | None] = {}
+        self._refs: dict[str | None, str | None] = {}
+        self._rels: dict[tuple, int | None] = {}
+
+    def name(self, raw: str | None) -> tuple[str | None, str | None, str | None]:
+        """(surname, middle name, identity key) of a name as typed: names.py over one string."""
+        hit = self._names.get(raw)
+        if hit is None:
+            norm = N.normalize_name(Text(raw))
+            hit = (N.surname(norm).v, N.middle_name(norm).v, N.identity_key(norm).v)
+            if len(self._names) >= self.cache_size:
+                self._names.clear()
+            self._names[raw] = hit
+        return hit
+
+    def phone(self, raw: str | None) -> str | None:
+        if raw in self._phones:
+            return self._phones[raw]
+        k = N.phone_key(Text(raw), self.p21.phone_digits, SCALAR)
+        k = k.v if isinstance(k, Text) else k
+        if len(self._phones) >= self.cache_size:
+            self._phones.clear()
+        self._phones[raw] = k
+        return k
+
+    def keyword(self, raw: str | None) -> str | None:
+        if raw in self._refs:
+            return self._refs[raw]
+        k = keyword_of(Text(raw), self.kw_pattern, self.p09.handle_pattern, SCALAR)
+        k = k.v if isinstance(k, Text) else k
+        if len(self._refs) >= self.cache_size:
+            self._refs.clear()
+        self._refs[raw] = k
+        return k
+
+    def __call__(self, rec: Mapping[str, Any], seq: int) -> Tx:
+        t = Tx.__new__(Tx)
+        t.seq = seq
+        t.txn_id = rec["txn_id"]
+        t.ts = ts = int(rec["ts_epoch"])
+        t.timestamp = iso = rec["timestamp"]
+        t.us = _micros(ts, iso)
+        t.amount = float(rec["amount"])
+        t.amount_usd = usd = float(rec["amount_usd"])
+        t.xusd = exact(usd)
+        t.channel = ch = rec.get("channel")
+        t.channel_lower = ch.lower() if ch is not None else None
+        t.sender_id, t.receiver_id = rec["sender_id"], rec["receiver_id"]
+        t.sender_country = sc = rec["sender_country"]
+        t.receiver_country = rc = rec["receiver_country"]
+        t.receiver_region = rec.get("receiver_region")
+        t.watched = sc != rc and rc is not None and rc.upper() in self.targets
+        t.night = self.night(local_hour_of(sc, ts))
+        t.micro = usd <= self.p01.max_usd
+        t.core_micro = usd <= self.p01.core_max_usd
+        t.round_amount = bool(self.round(t.amount))
+        t.keyword = self.keyword(rec.get("reference"))
+        s_sur, s_mid, _ = self.name(rec.get("sender_name"))
+        r_sur, r_mid, r_key = self.name(rec.get("receiver_name"))
+        key = (s_sur, s_mid, r_sur, r_mid)
+        rel = self._rels.get(key, _MISSING)
+        if rel is _MISSING:
+            rel = N.related(s_sur, s_mid, r_sur, r_mid, self.p05.use_middle_name, SCALAR)
+            rel = None if rel is None else int(rel)
+            if len(self._rels) >= self.cache_size:
+                self._rels.clear()
+            self._rels[key] = rel
+        t.rel = rel
+        t.receiver_family = r_sur if r_sur is not None else "id:" + t.receiver_id
+        t.receiver_key = r_key
+        t.receiver_phone_key = self.phone(rec.get("receiver_phone"))
+        return t
+
+
+class AccountSide:
+    """One account on one side: base counters (every transfer), indicator states (watched ones) and
+    the current decisions (fired, strength per stream indicator; derived, not snapshotted)."""
+
+    __slots__ = ("n", "xusd", "first_us", "last_us", "first", "last", "last_ts", "cps", "states",
+                 "fired", "strength", "src", "stale")
+    _persist = ("n", "xusd", "first_us", "last_us", "first", "last", "last_ts", "cps", "states")
+
+    def __init__(self, n_indicators: int = 0) -> None:
+        self.n = self.xusd = self.first_us = self.last_us = self.last_ts = 0
+        self.first = self.last = ""
+        self.cps: set[str] = set()
+        self.states: list[Any] | None = None   # created with the first watched transfer
+        self.reset(n_indicators)
+
+    def reset(self, n_indicators: int) -> None:
+        """Forget the derived decisions: every indicator is evaluated again when read."""
+        self.fired: list[bool] = [False] * n_indicators
+        self.strength: list[float] = [0.0] * n_indicators
+        self.src: dict[str, dict[str, Any]] = {}     # full columns of the evidence others read (I-03, I-04)
+        self.stale = (1 << n_indicators) - 1           # bit k: indicator k must be evaluated again
+
+
+class _Spec:
+    """One stream indicator on one side: its compiled decision and what depends on it."""
+
+    __slots__ = ("k", "id", "ind", "p", "full", "score", "absent", "dep", "reads", "fcol", "scol")
+
+    def __init__(self, k: int, ind: Any, p: Any, side: str) -> None:
+        self.k, self.id, self.ind, self.p = k, ind.id, ind, p
+        self.full = compile_decide(ind.decide, p, side, ind.col)           # every column
+        self.score = compile_decide(ind.decide, p, side, ind.col, only=("fired", "strength"))
+        self.absent = ind.stream_columns(None, p, side)
+        self.dep = getattr(ind, "dependent_side", {}).get(side)           # whose evidence reads this one
+        self.reads = tuple(ind.col(c) for c in getattr(ind, "dependent_reads", ()))  # … which columns
+        self.fcol, self.scol = ind.col("fired"), ind.col("strength")
+
+
+class StreamEvidence:
+    """Per-account incremental evidence for every indicator with a stream form (see module doc)."""
+
+    def __init__(self, config: KalasagConfig, history: History | None = None, max_lateness: int | None = None) -> None:
+        self.config = config
+        self.history = history
+        svc = getattr(config, "service", None)
+        self.max_lateness = int(max_lateness if max_lateness is not None else (svc.max_lateness_seconds if svc else 0))
+        self.params = {i.id: i.params(config) for i in INDICATORS.values()}
+        self.unknown_unrelated = bool(self.params["I-05"].unknown_counts_as_unrelated)
+        self.inds = {s: [i for i in INDICATORS.values() if i.stream and s in i.sides] for s in SIDES}
+        self.specs = {s: [_Spec(k, i, self.params[i.id], s) for k, i in enumerate(self.inds[s])] for s in SIDES}
+        self.position = {s: {sp.id: sp.k for sp in self.specs[s]} for s in SIDES}
+        self.sources = {s: [sp for sp in self.specs[s] if sp.dep is not None] for s in SIDES}
+        core = {s: [i for part in ("all", "any") for i in CORE_RULE[s][part]] for s in SIDES}
+        self._core_idx = {s: [(self.position[s][i], INDICATORS[i].col("fired")) for i in core[s] if i in self.position[s]]
+                          for s in SIDES}
+        self._core_fn = {s: compile_mapping(lambda m, X, s=s: core_rule(m, s, X)) for s in SIDES}
+        self.prep = RecordPrep(config)
+        self.accounts: dict[str, dict[str, AccountSide]] = {s: {} for s in SIDES}
+        self.pairs: dict[tuple[str, str], list] = {}   # (sender, receiver) → [relation, transfers]
+        self.dirty: set[tuple[str, str]] = set()
+        self.counters = {"applied": 0, "late_exact": 0, "late_approximate": 0, "relation_changes": 0, "rebuilds": 0}
+
+    # ---- folding in ---------------------------------------------------------------------------
+    def apply(self, seq: int, rec: Mapping[str, Any]) -> Tx:
+        """Fold in one canonical transfer (log position `seq`); returns its prepared form."""
+        tx = self.prep(rec, seq)
+        key = (tx.sender_id, tx.receiver_id)
+        pr = self.pairs.get(key)
+        flip = False
+        if pr is None:
+            self.pairs[key] = [tx.rel, 1]
+        else:
+            old = pr[0]
+            new = old if tx.rel is None else (tx.rel if old is None or tx.rel > old else old)
+            if new != old:
+                pr[0] = new
+                flip = True
+                self.counters["relation_changes"] += 1
+            pr[1] += 1
+        for side, acc, cp in (("sender", tx.sender_id, tx.receiver_id), ("receiver", tx.receiver_id, tx.sender_id)):
+            accounts = self.accounts[side]
+            a = accounts.get(acc)
+            if a is None:
+                a = accounts[acc] = AccountSide(len(self.specs[side]))
+            late = a.n > 0 and tx.ts < a.last_ts
+            if (flip or late) and self.history is not None and (flip or a.last_ts - tx.ts <= self.max_lateness):
+                self._rebuild(side, acc, seq)
+                if late:
+                    self.counters["late_exact"] += 1
+            else:
+                if late:
+                    self.counters["late_approximate"] += 1
+                self._add(a, side, tx.moved(a.last_ts) if late else tx, cp)
+        self.counters["applied"] += 1
+        # evidence other accounts read (I-03 of the receiver, I-04 of the sender) first: a change
+        # reaches the counterparts (stale, dirty) before anybody's score is computed
+        for side, acc in (("receiver", tx.receiver_id), ("sender", tx.sender_id)):
+            a = self.accounts[side][acc]
+            for sp in self.sources[side]:
+                if a.stale >> sp.k & 1:
+                    self._evaluate(a, sp)
+        return tx
+
+    def _add(self, a: AccountSide, side: str, tx: Tx, cp: str) -> None:
+        a.n += 1
+        a.xusd += tx.xusd
+        if a.n == 1 or tx.us < a.first_us:
+            a.first_us, a.first = tx.us, tx.timestamp
+        if a.n == 1 or tx.us > a.last_us:
+            a.last_us, a.last = tx.us, tx.timestamp
+        if tx.ts > a.last_ts:
+            a.last_ts = tx.ts
+        a.cps.add(cp)
+        if not tx.watched:
+            return
+        if a.states is None:
+            a.states = [i.new_state(side, self.params) for i in self.inds[side]]
+        rel = self.pairs[(tx.sender_id, tx.receiver_id)][0]
+        if rel is None:
+            related, unrelated = None, self.unknown_unrelated
+        else:
+            related, unrelated = rel == 1, rel == 0
+        stale = a.stale
+        for k, st in enumerate(a.states):
+            if st.add(tx, cp, unrelated, related):
+                stale |= 1 << k
+        a.stale = stale
+
+    def _rebuild(self, side: str, acc: str, upto: int) -> None:
+        """Rebuild one account's side from its log (up to `upto`), in timestamp order."""
+        self.counters["rebuilds"] += 1
+        rows = [(seq, rec) for seq, rec in self.history(side, acc, upto) if seq <= upto]
+        txs = sorted((self.prep(rec, seq) for seq, rec in rows), key=lambda t: (t.ts, t.seq))
+        old = self.accounts[side].get(acc)
+        a = AccountSide(len(self.specs[side]))
+        for tx in txs:
+            self._add(a, side, tx, tx.receiver_id if side == "sender" else tx.sender_id)
+        if old is not None:
+            a.src = old.src  # previous evidence: changes still reach the dependants
+        self.accounts[side][acc] = a
+        self.dirty.add((side, acc))
+
+    # ---- evaluating ---------------------------------------------------------------------------
+    def _metrics(self, a: AccountSide, sp: _Spec) -> dict[str, Any] | None:
+        return a.states[sp.k].metrics(self) if a.states is not None else None
+
+    def _evaluate(self, a: AccountSide, sp: _Spec) -> None:
+        a.stale &= ~(1 << sp.k)
+        m = a.states[sp.k].metrics(self) if a.states is not None else None
+        if sp.dep is None:
+            a.fired[sp.k], a.strength[sp.k] = (False, 0.0) if m is None else sp.score(m)
+            return
+        cols = sp.absent if m is None else sp.full(m)
+        old = a.src.get(sp.id)
+        a.src[sp.id] = cols
+        a.fired[sp.k], a.strength[sp.k] = cols[sp.fcol], cols[sp.scol]
+        if a.states is not None and (old is None or any(old.get(c) != cols.get(c) for c in sp.reads)):
+            others = self.accounts[sp.dep]
+            for cp in a.states[sp.k].dependants():
+                b = others.get(cp)
+                if b is not None:
+                    b.stale |= 1 << self.position[sp.dep][sp.id]
+                    self.dirty.add((sp.dep, cp))
+
+    def refresh(self, side: str, acc: str) -> AccountSide | None:
+        """The account's side with every decision current (None: no transfer on this side)."""
+        a = self.accounts[side].get(acc)
+        if a is not None:
+            specs = self.specs[side]
+            while a.stale:
+                low = a.stale & -a.stale
+                self._evaluate(a, specs[low.bit_length() - 1])
+        return a
+
+    def decisions(self, side: str, acc: str) -> tuple[list[bool], list[float], bool] | None:
+        """(fired, strength per stream indicator in `specs` order, the plain published rule)."""
+        a = self.refresh(side, acc)
+        if a is None:
+            return None
+        f = a.fired
+        core = bool(self._core_fn[side]({col: f[k] for k, col in self._core_idx[side]}))
+        return f, a.strength, core
+
+    def indicator_columns(self, side: str, acc: str, ind_id: str) -> dict[str, Any]:
+        """One indicator's evidence columns for one account, as compute_evidence would give them."""
+        sp = self.specs[side][self.position[side][ind_id]]
+        a = self.accounts[side].get(acc)
+        if a is None:
+            return sp.absent
+        if sp.dep is not None:
+            if a.stale >> sp.k & 1 or sp.id not in a.src:
+                self._evaluate(a, sp)
+            return a.src[sp.id]
+        m = self._metrics(a, sp)
+        return sp.absent if m is None else sp.full(m)
+
+    def base(self, side: str, acc: str) -> dict[str, Any] | None:
+        """The base columns of `compute_evidence` (every transfer of the side, watched or not)."""
+        a = self.accounts[side].get(acc)
+        if a is None:
+            return None
+        return {"account_id": acc, "n_transactions": a.n, "total_usd": from_exact(a.xusd), "first_seen": a.first,
+                "last_seen": a.last, "counterparties": len(a.cps)}
+
+    def columns(self, side: str, acc: str) -> dict[str, Any] | None:
+        """One evidence row as compute_evidence gives it (base, stream indicators, core_rule)."""
+        d = self.decisions(side, acc)
+        if d is None:
+            return None
+        row = self.base(side, acc)
+        for sp in self.specs[side]:
+            row.update(self.indicator_columns(side, acc, sp.id))
+        row["core_rule"] = d[2]
+        return row
+
+    def account_ids(self, side: str) -> list[str]:
+        return list(self.accounts[side])
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        side, acc = item
+        return acc in self.accounts[side]
+
+    # ---- snapshots ----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The durable part (decisions and the name caches are rebuilt on load); pairs as columns."""
+        keys = list(self.pairs)
+        vals = list(self.pairs.values())
+        pairs = [[k[0] for k in keys], [k[1] for k in keys], [v[0] for v in vals], [v[1] for v in vals]]
+        return {"accounts": self.accounts, "pairs": pairs, "counters": self.counters}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.accounts = data["accounts"]
+        s, r, rel, n = data["pairs"]
+        self.pairs = {(a, b): [x, y] for a, b, x, y in zip(s, r, rel, n, strict=True)}
+        self.counters = dict(data["counters"])
+        for side in SIDES:
+            n_ind = len(self.specs[side])
+            for acc, a in self.accounts[side].items():
+                a.reset(n_ind)
+                self.dirty.add((side, acc))
+
+
+def _state_classes() -> tuple[type, ...]:
+    from kalasag.indicators.base import StreamState
+    from kalasag.indicators.windows import WindowCount, WindowDistinct, WindowSum
+
+    found: list[type] = []
+    todo = [StreamState]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                todo.append(sub)
+    return (AccountSide, WindowCount, WindowSum, WindowDistinct, *sorted(found, key=lambda c: c.__name__))
+
+
+# every class a stream state holds (the whitelist of kalasag.service.state's snapshot codec)
+STREAM_CLASSES: tuple[type, ...] = _state_classes()

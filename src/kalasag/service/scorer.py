@@ -1,0 +1,593 @@
+"""`StreamScorer`: score each transfer as it arrives, from incremental per-account state.
+
+    scorer = StreamScorer(config, SQLiteStore("state/"))
+    results = scorer.submit([{"txn_id": "T1", "timestamp": "2025-05-01T14:30:00+08:00", ...}])
+    results[0].hold, results[0].receiver.score, results[0].receiver.indicators
+
+The store's log is the truth (event sourcing). `submit` validates every record first (nothing is
+applied when one is bad: TransferRejected), appends the new ones durably (`Store.append`), then folds
+them into the state in log order. The state is kalasag.indicators.StreamEvidence (per-account
+incremental evidence of every indicator with a stream form) plus a cache of the network and
+population evidence (N-01…N-04, I-21, I-22, I-23, and the scoring room's A-01 and P-01), which
+`refresh_network` recomputes over the log with the batch code. Scores use the scoring room's
+weights and formula (docs/scoring.md) and its explanations; restart = latest snapshot + replay of
+the log after it. docs/service.md, "State" and "Parity with batch".
+
+Thread-safety: one scorer is not thread-safe; callers serialize `submit`, `catch_up`, `account`,
+`alerts`, `refresh_network`/`install_network`, `snapshot` with one lock. `compute_network` alone
+touches no state and may run in another thread (it reads the store); `install_network` then swaps
+its result in under the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from kalasag import scoring
+from kalasag.indicators import INDICATORS, StreamEvidence, explain
+from kalasag.model import SIDES, KalasagConfig
+from kalasag.scoring import IndicatorRef, explain_row, weight_for
+from kalasag.service import state as codec
+from kalasag.service.store import Store
+
+log = logging.getLogger("kalasag.service")
+
+class TransferRejected(Exception):
+    """A record of a submitted batch is invalid: nothing of the batch was applied.
+    `reason` is a kalasag.model.QUARANTINE_REASONS code (as batch ingest's quarantine)."""
+
+    def __init__(self, index: int, txn_id: str | None, reason: str, field: str | None, message: str) -> None:
+        super().__init__(f"transfer {index}{f' ({txn_id})' if txn_id else ''}: {reason}: {message}")
+        self.index, self.txn_id, self.reason, self.field, self.message = index, txn_id, reason, field, message
+
+
+@dataclass
+class SideResult:
+    account_id: str
+    score: float
+    risk_level: str
+    alerted: bool
+    indicators: list[str]
+
+
+@dataclass
+class TransferResult:
+    txn_id: str
+    duplicate: bool
+    hold: bool
+    sender: SideResult
+    receiver: SideResult
+
+
+@dataclass
+class NetworkCache:
+    """Batch evidence of the indicators without a stream form, per side and account (only accounts
+    with some of it fired), computed over the log up to `seq`."""
+
+    seq: int = 0
+    computed_at: str | None = None
+    seconds: float = 0.0
+    columns: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {s: {} for s in SIDES})
+
+
+def _py(v: Any) -> Any:
+    """numpy / pandas scalars → plain Python (JSON-safe), NaN/NaT → None."""
+    if v is None:
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if type(v).__name__ in ("NaTType",):
+        return None
+    if hasattr(v, "isoformat") and not isinstance(v, str):
+        return v.isoformat()
+    return v
+
+
+def _state_digest(config: KalasagConfig) -> str:
+    """SHA-256 of the configuration the state depends on (all but [service], whose settings — hold
+    threshold, snapshot interval… — do not change what the state holds)."""
+    import hashlib
+    import json
+
+    data = config.model_dump(mode="json")
+    data.pop("service", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def compute_network_cache(config: KalasagConfig, store: Store, upto: int, *, watchlist: Any = None) -> NetworkCache:
+    """Run the batch evidence — kalasag.indicators.compute_evidence, kalasag.network.network_evidence
+    and the scoring room's own (kalasag.scoring.scoring_evidence), as `kalasag scan` does — over the
+    log up to `upto` and keep, per side and account, the columns of the evidence without a stream
+    form (graph and population evidence), for the accounts where some of it fired."""
+    import pandas as pd
+
+    from kalasag import network as net
+    from kalasag.engine import Engine
+    from kalasag.indicators import compute_evidence
+    from kalasag.model import DERIVED_COLUMNS, TRANSFER_COLUMNS
+
+    started = time.perf_counter()
+    extra = list(scoring.scoring_refs()) if hasattr(scoring, "scoring_refs") else []
+    refs = [IndicatorRef(i.id, i.slug, i.name) for i in INDICATORS.values()] + extra
+    batch_only = [r for r in refs if r.id not in INDICATORS or not INDICATORS[r.id].stream]
+    names = [c.name for c in TRANSFER_COLUMNS] + [c.name for c in DERIVED_COLUMNS if c.name != "row_number"]
+    cols: dict[str, list[Any]] = {c: [] for c in names}
+    seqs: list[int] = []
+    for seq, rec in store.read_since(0):
+        if seq > upto:
+            break
+        seqs.append(seq)
+        for c in names:
+            cols[c].append(rec.get(c))
+    out = NetworkCache(seq=seqs[-1] if seqs else 0, computed_at=datetime.now(UTC).isoformat())
+    if not seqs:
+        return out
+    df = pd.DataFrame(cols)
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601").dt.tz_localize(None).astype("datetime64[us]")
+    for c in ("amount", "amount_usd", "fx_rate"):
+        df[c] = df[c].astype("float64")
+    df["ts_epoch"] = df["ts_epoch"].astype("int64")
+    df["row_number"] = seqs
+    for c in names:
+        if c not in ("timestamp", "amount", "amount_usd", "fx_rate", "ts_epoch"):
+            df[c] = df[c].astype("string")
+    eng = Engine(threads=1)
+    try:
+        t = eng.from_records(df)
+        wl = net.load_watchlist(eng, watchlist) if watchlist else None
+        ev = compute_evidence(eng, t, config, watchlist=wl)
+        ev = net.network_evidence(eng, t, ev, config)
+        # the scoring room's own evidence, as kalasag scan adds it before scoring
+        tables = (scoring.scoring_evidence(eng, ev, t, config, refs) if hasattr(scoring, "scoring_evidence")
+                  else {side: ev.side(side) for side in SIDES})
+        for side in SIDES:
+            table = tables[side]
+            slugs = [r.slug for r in batch_only if r.id not in INDICATORS or side in INDICATORS[r.id].sides]
+            keep = [c for slug in slugs for c in table.columns if c.startswith(slug + "_")]
+            if not keep:
+                continue
+            any_fired = None
+            for slug in slugs:
+                if f"{slug}_fired" in table.columns:
+                    f = table[f"{slug}_fired"].fill_null(False) | (table[f"{slug}_strength"].fill_null(0.0) > 0)
+                    any_fired = f if any_fired is None else any_fired | f
+            frame = eng.fetch(table.filter(any_fired).select("account_id", *keep))
+            for rec in frame.to_dict("records"):
+                out.columns[side][str(rec.pop("account_id"))] = {k: _py(v) for k, v in rec.items()}
+    finally:
+        eng.close()
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+class StreamScorer:
+    def __init__(self, config: KalasagConfig, store: Store, *, now: Callable[[], datetime] | None = None,
+                 watchlist: Any = None, fx: Any = None) -> None:
+        """`now`: the clock of the future-timestamp check; `watchlist`: a watchlist file for I-23
+        (used by the refresh); `fx`: an FX table or `--fx` CSV for validate_record (None: bundled)."""
+        self.config = config
+        self.store = store
+        self.now = now or (lambda: datetime.now(UTC))
+        self.watchlist = watchlist
+        self.fx = fx
+        self.svc = config.service
+        self._digest = _state_digest(config)
+        self.evidence = StreamEvidence(config, history=self._history, max_lateness=self.svc.max_lateness_seconds)
+        self.network = NetworkCache()
+        # the evidence the score combines, in score_table's order: the indicators, then the scoring
+        # room's own evidence (A-01 anomaly, P-01 paid by high-scoring senders: population-level and
+        # second-pass evidence, refreshed with the network evidence)
+        self._extra = list(scoring.scoring_refs()) if hasattr(scoring, "scoring_refs") else []
+        self.refs = [IndicatorRef(i.id, i.slug, i.name) for i in INDICATORS.values()] + self._extra
+        self._explain = scoring.explainer(explain, config) if hasattr(scoring, "explainer") else explain
+        sc = config.scoring
+        self._prior = {s: float(sc.prior_log_odds[s]) for s in SIDES}
+        self._core_w = {s: weight_for(config, "core_rule", s) for s in SIDES}
+        # per side: (id, position in the stream decisions or the slug, fired col, strength col, weight, stream?)
+        pos = self.evidence.position
+        self._terms = {
+            s: [(i.id, pos[s][i.id] if i.stream else i.slug, i.col("fired"), i.col("strength"), weight_for(config, i.id, s),
+                 bool(i.stream)) for i in INDICATORS.values() if s in i.sides]
+            + [(r.id, r.slug, f"{r.slug}_fired", f"{r.slug}_strength", weight_for(config, r.id, s), False)
+               for r in self._extra]
+            for s in SIDES
+        }
+        self._per_10k = {s: sc.alerts_per_10k.get(s) for s in SIDES}
+        self._fixed_threshold = sc.alert_threshold
+        self._alerted_set: dict[str, dict[str, float]] = {s: {} for s in SIDES}  # fixed-threshold sides
+        self.scores: dict[str, dict[str, tuple[float, float, tuple[str, ...]]]] = {s: {} for s in SIDES}
+        self._ranked: dict[str, SortedList] = {s: SortedList() for s in SIDES}  # (-score, account)
+        self.applied_seq = 0
+        self._since_snapshot = 0
+        self._child: tuple[int, str, int] | None = None  # a background snapshot: (pid, file, seq)
+        self.counters = {"submitted": 0, "duplicates": 0, "rejected_batches": 0, "snapshots": 0,
+                         "network_refreshes": 0, "replayed": 0}
+        self._load()
+
+    # ---- startup ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        snap = self.store.load_snapshot()
+        if snap is not None:
+            seq, blob = snap
+            try:
+                data = codec.decode(blob, self._digest)
+            except codec.SnapshotError as exc:
+                log.warning("snapshot ignored (%s): rebuilding the state from the log", exc)
+            else:
+                self.evidence.restore(data["evidence"])
+                net = data.get("network") or {}
+                self.network = NetworkCache(seq=net.get("seq", 0), computed_at=net.get("computed_at"),
+                                            seconds=net.get("seconds", 0.0),
+                                            columns=net.get("columns") or {s: {} for s in SIDES})
+                self.counters.update(data.get("counters", {}))
+                self.applied_seq = int(seq)
+                for side in SIDES:
+                    for acc in self.network.columns[side]:
+                        self.evidence.dirty.add((side, acc))
+        n = self._replay()
+        self.counters["replayed"] = n
+        self._rescore_dirty()
+
+    def _replay(self) -> int:
+        n = 0
+        for seq, rec in self.store.read_since(self.applied_seq):
+            self.evidence.apply(seq, rec)
+            self.applied_seq = seq
+            for side, key in (("sender", "sender_id"), ("receiver", "receiver_id")):
+                self.evidence.dirty.add((side, rec[key]))
+            n += 1
+        return n
+
+    def _history(self, side: str, account_id: str, upto: int) -> Iterable[tuple[int, Mapping[str, Any]]]:
+        """One account's transfers from the log (indexed when the store can, else a scan)."""
+        read = getattr(self.store, "read_account", None)
+        if read is not None:
+            return read(side, account_id, upto)
+        col = "sender_id" if side == "sender" else "receiver_id"
+        return [(s, r) for s, r in self.store.read_since(0) if s <= upto and r.get(col) == account_id]
+
+    # ---- the per-transfer path -----------------------------------------------------------------
+    def submit(self, records: Sequence[Mapping[str, Any]]) -> list[TransferResult]:
+        """Validate every record (TransferRejected on the first bad one: nothing applied), append the
+        batch to the store (durable when this returns), fold the new transfers into the state and
+        return one result per record (duplicates: `duplicate=True` and the current scores)."""
+        from kalasag.ingest import RecordRejected, validate_record
+
+        now = self.now()
+        canon: list[dict[str, Any]] = []
+        for i, rec in enumerate(records):
+            try:
+                canon.append(validate_record(rec, self.config, now=now, fx=self.fx))
+            except RecordRejected as exc:
+                self.counters["rejected_batches"] += 1
+                tid = rec.get("txn_id") if isinstance(rec, Mapping) else None
+                raise TransferRejected(i, tid if isinstance(tid, str) else None, exc.reason, exc.field, exc.message) from exc
+        seqs = self.store.append(canon)
+        new = [s for s in seqs if s is not None]
+        if new and (new[0] != self.applied_seq + 1 or new[-1] - new[0] != len(new) - 1):
+            self.catch_up(upto=new[-1])  # another worker appended in between: apply the log in order
+            applied_here = False
+        else:
+            applied_here = True
+        out: list[TransferResult] = []
+        for rec, seq in zip(canon, seqs, strict=True):
+            if seq is not None and applied_here:
+                self.evidence.apply(seq, rec)
+                self.applied_seq = seq
+                self._since_snapshot += 1
+            self.counters["submitted"] += 1
+            if seq is None:
+                self.counters["duplicates"] += 1
+            out.append(self._result(rec, duplicate=seq is None))
+        self._maybe_snapshot()
+        return out
+
+    def _result(self, rec: Mapping[str, Any], duplicate: bool) -> TransferResult:
+        s = self._side_result("sender", rec["sender_id"])
+        r = self._side_result("receiver", rec["receiver_id"])
+        th, side = self.svc.hold_threshold, self.svc.hold_side
+        hold = (r.score >= th) if side == "receiver" else (s.score >= th) if side == "sender" else max(r.score, s.score) >= th
+        return TransferResult(txn_id=rec["txn_id"], duplicate=duplicate, hold=hold, sender=s, receiver=r)
+
+    def _side_result(self, side: str, acc: str) -> SideResult:
+        score, _, fired = self._rescore(side, acc)
+        return SideResult(account_id=acc, score=score, risk_level=self._risk(score), alerted=self._alerted(side, score),
+                          indicators=list(fired))
+
+    def catch_up(self, upto: int | None = None) -> int:
+        """Apply log entries appended by other workers (shared store); returns how many."""
+        n = 0
+        for seq, rec in self.store.read_since(self.applied_seq):
+            if upto is not None and seq > upto:
+                break
+            self.evidence.apply(seq, rec)
+            self.applied_seq = seq
+            self._since_snapshot += 1
+            for side, key in (("sender", "sender_id"), ("receiver", "receiver_id")):
+                self.evidence.dirty.add((side, rec[key]))
+            n += 1
+        self._maybe_snapshot()
+        return n
+
+    # ---- scoring (docs/scoring.md: the formula of kalasag.scoring.score_table) --------------------
+    def _rescore(self, side: str, acc: str) -> tuple[float, float, tuple[str, ...]]:
+        self.evidence.dirty.discard((side, acc))
+        d = self.evidence.decisions(side, acc)
+        if d is None:
+            return 0.0, 0.0, ()
+        fired_s, strength_s, core = d
+        # score_table's formula in its order: prior + Σ weight · strength (indicators in registry
+        # order, then A-01) + weight · core_rule; fired ids in the same order
+        logit = self._prior[side]
+        fired: list[str] = []
+        net = self.network.columns[side].get(acc)
+        for iid, k, fcol, scol, w, stream in self._terms[side]:
+            if stream:
+                if w:
+                    logit = logit + strength_s[k] * w
+                if fired_s[k]:
+                    fired.append(iid)
+            elif net is not None:
+                if w:
+                    logit = logit + float(net.get(scol) or 0.0) * w
+                if net.get(fcol):
+                    fired.append(iid)
+        cw = self._core_w[side]
+        if cw:
+            logit = logit + float(core) * cw
+        score = 1.0 / (1.0 + math.exp(-logit))
+        val = (score, logit, tuple(fired))
+        old = self.scores[side].get(acc)
+        self.scores[side][acc] = val
+        if old is None or old[0] != score:
+            if self._per_10k[side] is None:  # a fixed threshold: the alerted set is kept as it goes
+                if score >= self._fixed_threshold:
+                    self._alerted_set[side][acc] = score
+                else:
+                    self._alerted_set[side].pop(acc, None)
+            else:  # capacity: the k-th highest score decides, so every score is ranked
+                ranked = self._ranked[side]
+                if old is not None:
+                    ranked.remove((-old[0], acc))
+                ranked.add((-score, acc))
+        return val
+
+    def score(self, side: str, account_id: str) -> tuple[float, tuple[str, ...]] | None:
+        """(current score, fired evidence ids) of one account on one side; None without transfers."""
+        if (side, account_id) not in self.evidence:
+            return None
+        val = self.scores[side].get(account_id)
+        if val is None or (side, account_id) in self.evidence.dirty:
+            val = self._rescore(side, account_id)
+        return val[0], val[2]
+
+    def _rescore_dirty(self) -> None:
+        while self.evidence.dirty:
+            side, acc = self.evidence.dirty.pop()
+            self._rescore(side, acc)
+
+    def _risk(self, score: float) -> str:
+        sc = self.config.scoring
+        return "high" if score >= sc.risk_high else "medium" if score >= sc.risk_medium else "low"
+
+    def threshold(self, side: str) -> float:
+        """The alert threshold of a side: fixed, or the capacity threshold (the k-th highest score)."""
+        per = self._per_10k[side]
+        if per is None:
+            return self._fixed_threshold
+        ranked = self._ranked[side]
+        k = math.ceil(len(ranked) * per / 10_000)
+        return -ranked[k - 1][0] if k >= 1 and ranked else math.inf
+
+    def _best(self, side: str) -> list[tuple[float, str]]:
+        """(score, account) of the alerted accounts of a side, highest first."""
+        if self._per_10k[side] is None:
+            return sorted(((v, a) for a, v in self._alerted_set[side].items()), key=lambda x: (-x[0], x[1]))
+        th = self.threshold(side)
+        out = []
+        for neg, acc in self._ranked[side]:
+            if -neg < th:
+                break
+            out.append((-neg, acc))
+        return out
+
+    def _alerted(self, side: str, score: float) -> bool:
+        return score >= self.threshold(side)
+
+    # ---- reading ------------------------------------------------------------------------------
+    def row(self, side: str, acc: str) -> dict[str, Any] | None:
+        """The full evidence row of one account as batch scoring sees it (stream + network columns,
+        score, logit, risk_level, alerted, indicators)."""
+        base = self.evidence.columns(side, acc)
+        if base is None:
+            return None
+        net = self.network.columns[side].get(acc) or {}
+        for _, slug, fcol, scol, _, stream in self._terms[side]:
+            if not stream:
+                base[fcol] = bool(net.get(fcol, False))
+                base[scol] = float(net.get(scol) or 0.0)
+                prefix = slug + "_"
+                for k, v in net.items():
+                    if k.startswith(prefix):
+                        base.setdefault(k, v)
+        score, logit, fired = self._rescore(side, acc)
+        base.update(score=score, logit=logit, risk_level=self._risk(score), alerted=self._alerted(side, score),
+                    indicators=";".join(fired))
+        return base
+
+    def explanation(self, side: str, row: Mapping[str, Any]) -> str:
+        return explain_row(row, side, self.refs, self.config, self._explain)
+
+    def account(self, account_id: str) -> dict[str, Any] | None:
+        """Per side (when the account has transfers on it): score, risk level, alerted, fired
+        indicators, the explanation and the metrics behind it."""
+        out: dict[str, Any] = {}
+        for side in SIDES:
+            row = self.row(side, account_id)
+            if row is None:
+                continue
+            metrics = {k: v for k, v in row.items()
+                       if k not in ("account_id", "score", "logit", "risk_level", "alerted", "indicators")}
+            out[side] = {
+                "score": row["score"], "risk_level": row["risk_level"], "alerted": row["alerted"],
+                "indicators": [i for i in row["indicators"].split(";") if i],
+                "explanation": self.explanation(side, row), "metrics": metrics,
+            }
+        if not out:
+            return None
+        return {"account_id": account_id, **out, "network_evidence_as_of_seq": self.network.seq}
+
+    def alerts(self, side: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Current alerted accounts, highest score first (each with its explanation)."""
+        self._rescore_dirty()
+        sides = SIDES if side is None else (side,)
+        cands: list[tuple[float, str, str]] = []
+        for s in sides:
+            cands.extend((score, s, acc) for score, acc in self._best(s)[:limit])
+        cands.sort(key=lambda c: (-c[0], c[1], c[2]))
+        out = []
+        for score, s, acc in cands[:limit]:
+            row = self.row(s, acc)
+            out.append({"account_id": acc, "side": s, "score": score, "risk_level": row["risk_level"],
+                        "indicators": [i for i in row["indicators"].split(";") if i],
+                        "explanation": self.explanation(s, row), "n_transactions": row["n_transactions"],
+                        "total_usd": row["total_usd"], "first_seen": row["first_seen"], "last_seen": row["last_seen"],
+                        "counterparties": row["counterparties"]})
+        return out
+
+    def alerted_accounts(self, side: str) -> dict[str, float]:
+        """Every alerted account of a side with its score (after pending rescoring)."""
+        self._rescore_dirty()
+        return {acc: score for score, acc in self._best(side)}
+
+    # ---- network and population evidence (periodic, batch code) ---------------------------------
+    def compute_network(self, upto: int | None = None, store: Store | None = None) -> NetworkCache:
+        """The batch evidence without a stream form over the log up to `upto` (default: what this
+        scorer has applied): `compute_network_cache`. Touches no scorer state, so it may run in
+        another thread — give it its own `store` connection when the scorer's store must not be
+        used from two threads (PostgreSQL, Redis; SQLiteStore locks itself) — or the module
+        function may run in another process (its arguments and result pickle)."""
+        return compute_network_cache(self.config, store or self.store, self.applied_seq if upto is None else upto,
+                                     watchlist=self.watchlist)
+
+    def install_network(self, cache: NetworkCache) -> None:
+        """Swap in network evidence computed by `compute_network`. The affected accounts are marked
+        for rescoring: each is rescored at its next transfer, or by the next `alerts()`."""
+        old = self.network
+        self.network = cache
+        for side in SIDES:
+            for acc in set(old.columns[side]) | set(cache.columns[side]):
+                if (side, acc) in self.evidence:
+                    self.evidence.dirty.add((side, acc))
+        self.counters["network_refreshes"] += 1
+
+    def refresh_network(self) -> None:
+        """Recompute network and population evidence over the log (batch code) and use it."""
+        self.install_network(self.compute_network())
+
+    # ---- snapshots and counters ---------------------------------------------------------------
+    def _maybe_snapshot(self) -> None:
+        self._collect_snapshot()
+        every = self.svc.snapshot_every
+        if every and self._since_snapshot >= every and self._child is None:
+            self.snapshot(background=True)
+
+    def _snapshot_data(self) -> dict[str, Any]:
+        return {
+            "evidence": self.evidence.state(),
+            "network": {"seq": self.network.seq, "computed_at": self.network.computed_at,
+                        "seconds": self.network.seconds, "columns": self.network.columns},
+            "counters": self.counters,
+        }
+
+    def snapshot(self, background: bool = False) -> None:
+        """Save the state as of the last applied log entry (replaces the previous snapshot).
+
+        `background=True` (the periodic snapshots): encoding a large state takes seconds, so a
+        forked child process encodes its copy-on-write image of the state into a temporary file
+        while this process goes on scoring; the next call that polls (submit, catch_up, snapshot)
+        stores it. Without fork (or background=False, e.g. at shutdown) it is done here and now."""
+        self._collect_snapshot(wait=not background)
+        if background and hasattr(os, "fork") and self._child is None:
+            fd, path = tempfile.mkstemp(prefix="kalasag-snapshot-", suffix=".tmp")
+            os.close(fd)
+            seq = self.applied_seq
+            pid = os.fork()
+            if pid == 0:  # the child: encode, write, leave without running any cleanup of the parent
+                code = 1
+                try:
+                    blob = codec.encode(self._snapshot_data(), self._digest)
+                    with open(path, "wb") as fh:
+                        fh.write(blob)
+                    code = 0
+                finally:
+                    os._exit(code)
+            self._child = (pid, path, seq)
+            self._since_snapshot = 0
+            return
+        self.store.save_snapshot(self.applied_seq, codec.encode(self._snapshot_data(), self._digest))
+        self._since_snapshot = 0
+        self.counters["snapshots"] += 1
+
+    def _collect_snapshot(self, wait: bool = False) -> None:
+        """Store a finished background snapshot (or wait for a running one)."""
+        if self._child is None:
+            return
+        pid, path, seq = self._child
+        done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+        if not done:
+            return
+        self._child = None
+        try:
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                with open(path, "rb") as fh:
+                    self.store.save_snapshot(seq, fh.read())
+                self.counters["snapshots"] += 1
+            else:
+                log.warning("background snapshot failed (status %s); the next one will retry", status)
+        finally:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for /metrics."""
+        ev = self.evidence.counters
+        return {
+            "applied_seq": self.applied_seq,
+            "transfers_applied": ev["applied"],
+            "transfers_submitted": self.counters["submitted"],
+            "duplicates": self.counters["duplicates"],
+            "rejected_batches": self.counters["rejected_batches"],
+            "replayed_at_start": self.counters["replayed"],
+            "late_exact": ev["late_exact"],
+            "late_approximate": ev["late_approximate"],
+            "relation_changes": ev["relation_changes"],
+            "account_rebuilds": ev["rebuilds"],
+            "accounts_sender": len(self.evidence.accounts["sender"]),
+            "accounts_receiver": len(self.evidence.accounts["receiver"]),
+            "alerted_sender": len(self.alerted_accounts("sender")),
+            "alerted_receiver": len(self.alerted_accounts("receiver")),
+            "pairs": len(self.evidence.pairs),
+            "snapshots": self.counters["snapshots"],
+            "network_refreshes": self.counters["network_refreshes"],
+            "network_seq": self.network.seq,
+            "network_lag": self.applied_seq - self.network.seq,
+            "network_seconds": self.network.seconds,
+        }

@@ -1,0 +1,212 @@
+"""The embedded store: one SQLite file in WAL mode (the default of `kalasag serve --state DIR`).
+
+Tables: `log` (seq INTEGER PRIMARY KEY — the rowid, never reused since nothing is ever deleted —,
+txn_id TEXT UNIQUE, sender_id, receiver_id, record: the canonical transfer as JSON), indexed by
+sender and by receiver so that one account's transfers can be read back (`read_account`, used to
+rebuild an account exactly after a late transfer); `snapshot` (one row: seq, blob); `api_keys`.
+
+Checkpoints (copying the WAL back into the database file, which fsyncs) run every second in a
+thread of their own (PASSIVE: they never block the writer), not inside a commit.
+
+Durability (docs/service.md, "State"): `append` inserts a whole batch in one transaction
+(BEGIN IMMEDIATE … COMMIT, all-or-nothing). In WAL mode with `synchronous=NORMAL` the commit has
+written the transaction to the WAL file through the operating system before `append` returns, so it
+survives the process being killed (kill -9): only an operating-system crash or power loss can lose
+the last transactions (the database stays consistent). `synchronous=FULL` also fsyncs the WAL at
+every commit and survives power loss, at the price of one fsync per batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from kalasag.service.store import ApiKeyRecord, Store
+
+FILE_NAME = "kalasag.sqlite3"
+SCHEMA_VERSION = "1"
+READ_BATCH = 5000
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, txn_id TEXT NOT NULL UNIQUE,"
+    " sender_id TEXT NOT NULL, receiver_id TEXT NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS log_sender ON log (sender_id, seq)",
+    "CREATE INDEX IF NOT EXISTS log_receiver ON log (receiver_id, seq)",
+    "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
+    " blob BLOB NOT NULL, saved TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, scopes TEXT NOT NULL,"
+    " created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+class SQLiteStoreError(RuntimeError):
+    """The SQLite file cannot be opened or has an unknown schema (one-line message)."""
+
+
+class SQLiteStore(Store):
+    """`SQLiteStore(path)`: `path` is a directory (the file `kalasag.sqlite3` inside it is used) or a
+    file name ending in .sqlite3/.sqlite/.db. Safe to share between threads (one internal lock)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0) -> None:
+        p = Path(path)
+        if p.suffix.lower() in (".sqlite3", ".sqlite", ".db"):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            db = p
+        else:
+            p.mkdir(parents=True, exist_ok=True)
+            db = p / FILE_NAME
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise SQLiteStoreError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.path = db
+        self.url = f"sqlite:///{db}"
+        self.synchronous = synchronous.upper()
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            if checkpoint_seconds > 0:
+                # WAL checkpoints (copying the WAL into the database, with an fsync) run in a thread
+                # of their own instead of inside whichever commit crosses the 1,000-page mark
+                self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            for stmt in _SCHEMA:
+                self._conn.execute(stmt)
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise SQLiteStoreError(f"{db}: schema version {row[0]}, this Kalasag reads {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise SQLiteStoreError(f"{db}: cannot open the SQLite store ({exc})") from exc
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if checkpoint_seconds > 0:
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(checkpoint_seconds,),
+                                                  name="kalasag-sqlite-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, every: float) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            while not self._stop.wait(every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never blocks the writer
+                except sqlite3.Error:  # pragma: no cover - busy: the next round retries
+                    pass
+        finally:
+            conn.close()
+
+    # -- the log --------------------------------------------------------------------------------
+    def append(self, transfers: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        if not transfers:
+            return []
+        ids = [str(t["txn_id"]) for t in transfers]
+        out: list[int | None] = [None] * len(ids)
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")  # the write lock: no other writer until COMMIT
+            try:
+                seen: set[str] = set()
+                for k in range(0, len(ids), 500):
+                    chunk = ids[k:k + 500]
+                    marks = ",".join("?" * len(chunk))
+                    seen.update(r[0] for r in cur.execute(f"SELECT txn_id FROM log WHERE txn_id IN ({marks})", chunk))
+                new: list[int] = []
+                rows = []
+                for i, (tid, t) in enumerate(zip(ids, transfers, strict=True)):
+                    if tid in seen:
+                        continue  # already in the log, or earlier in this batch: a redelivery
+                    seen.add(tid)
+                    new.append(i)
+                    rows.append((tid, str(t["sender_id"]), str(t["receiver_id"]), orjson.dumps(dict(t)).decode()))
+                if rows:
+                    cur.executemany("INSERT INTO log (txn_id, sender_id, receiver_id, record) VALUES (?, ?, ?, ?)", rows)
+                    # rowids of INTEGER PRIMARY KEY rows are max(rowid) + 1 in insertion order (rows are
+                    # never deleted and the write lock is held): the batch got last − n + 1 … last
+                    last = cur.execute("SELECT max(seq) FROM log").fetchone()[0]
+                    for j, i in enumerate(new):
+                        out[i] = last - len(new) + 1 + j
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return out
+
+    def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        last = int(seq)
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT seq, record FROM log WHERE seq > ? ORDER BY seq LIMIT ?", (last, READ_BATCH)).fetchall()
+            for s, blob in rows:
+                yield s, orjson.loads(blob)
+            if len(rows) < READ_BATCH:
+                return
+            last = rows[-1][0]
+
+    def read_account(self, side: str, account_id: str, upto: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """One account's transfers on one side ("sender"/"receiver"), in log order (indexed)."""
+        col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
+        lim = (1 << 62) if upto is None else int(upto)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT seq, record FROM log WHERE {col} = ? AND seq <= ? ORDER BY seq", (account_id, lim)).fetchall()
+        return [(s, orjson.loads(blob)) for s, blob in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0])
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM log").fetchone()[0])
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def save_snapshot(self, seq: int, blob: bytes) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO snapshot (id, seq, blob, saved) VALUES (1, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, blob = excluded.blob, saved = excluded.saved",
+                (int(seq), sqlite3.Binary(blob), datetime.now(UTC).isoformat()))
+
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT seq, blob FROM snapshot WHERE id = 1").fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    # -- API keys -------------------------------------------------------------------------------
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO api_keys (key_id, key_hash, scopes, created, revoked) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (key_id) DO UPDATE SET key_hash = excluded.key_hash, scopes = excluded.scopes,"
+                " created = excluded.created, revoked = excluded.revoked",
+                (record.key_id, record.key_hash, ",".join(record.scopes), record.created, int(record.revoked)))
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT key_id, key_hash, scopes, created, revoked FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        if row is None:
+            return None
+        scopes = tuple(s for s in row[2].split(",") if s)
+        return ApiKeyRecord(key_id=row[0], key_hash=row[1], scopes=scopes, created=row[3], revoked=bool(row[4]))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=5)
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing twice
+                pass

@@ -1,0 +1,195 @@
+"""The Store contract, run against all three stores: SQLite (embedded), PostgreSQL and Redis (real
+servers; skipped with a reason when unreachable). Plus each server store's own failure modes and
+concurrent appenders."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kalasag.service.store import ApiKeyRecord
+from service_helpers import open_test_store, unique
+
+KINDS = ["sqlite", "postgres", "redis"]
+
+
+def rec(txn: str, amount: float = 25.0, **extra) -> dict:
+    """A canonical (validated) record as the scorer appends it."""
+    r = {"txn_id": txn, "timestamp": "2025-03-01T14:00:00Z", "amount": amount, "currency": "USD",
+         "channel": "mto", "sender_id": "S1", "receiver_id": "R1", "sender_name": None, "receiver_name": "Ana Cruz",
+         "sender_country": "US", "receiver_country": "PH", "receiver_region": None, "sender_phone": None,
+         "receiver_phone": None, "reference": "for school", "amount_usd": amount, "fx_rate": 1.0, "ts_epoch": 1740837600}
+    r.update(extra)
+    return r
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path):
+    with open_test_store(request.param, tmp_path) as s:
+        yield s
+
+
+def test_empty_store(store):
+    assert store.last_seq() == 0
+    assert list(store.read_since(0)) == []
+    assert store.load_snapshot() is None
+    assert store.get_api_key("nope") is None
+
+
+def test_append_assigns_increasing_seqs_and_dedupes_txn_ids(store):
+    a, b, c = rec("A", 25.0), rec("B", 12.5, reference=None), rec("C", 1000.0)
+    first = store.append([a, b, rec("A", 99.0)])       # "A" again inside the batch: a redelivery
+    assert first[0] is not None and first[1] is not None and first[2] is None
+    assert first[1] > first[0]
+    second = store.append([c, rec("A", 7.0), rec("B")])
+    assert second[1] is None and second[2] is None
+    assert second[0] > first[1]
+    assert store.last_seq() == second[0]
+    log = list(store.read_since(0))
+    assert [s for s, _ in log] == [first[0], first[1], second[0]]
+    assert [r["txn_id"] for _, r in log] == ["A", "B", "C"]
+    assert log[0][1] == a and log[1][1] == b and log[2][1] == c   # the first version of "A" is kept, intact
+    assert list(store.read_since(first[1])) == [(second[0], c)]
+    assert list(store.read_since(second[0])) == []
+    assert store.append([]) == []
+
+
+def test_append_is_all_or_nothing(store):
+    store.append([rec("OLD")])
+    before = store.last_seq()
+    unserializable = rec("BAD", reference=object())   # cannot be written: fails mid-batch
+    with pytest.raises(Exception):
+        store.append([rec("N1"), rec("N2"), unserializable, rec("N3")])
+    assert store.last_seq() == before
+    assert [r["txn_id"] for _, r in store.read_since(0)] == ["OLD"]
+    # N1 was not half-recorded as seen: it is still new
+    again = store.append([rec("N1")])
+    assert again[0] is not None and again[0] > before
+
+
+def test_snapshot_round_trip_and_replace(store):
+    blob = bytes(range(256)) * 3
+    store.save_snapshot(5, blob)
+    assert store.load_snapshot() == (5, blob)
+    store.save_snapshot(9, b"second")
+    assert store.load_snapshot() == (9, b"second")
+
+
+def test_api_keys_round_trip_and_revoke(store):
+    r = ApiKeyRecord("0123456789", "hmac-sha256$00$ff", ("score", "read"), "2026-01-01T00:00:00Z")
+    store.put_api_key(r)
+    assert store.get_api_key("0123456789") == r
+    revoked = ApiKeyRecord(r.key_id, r.key_hash, r.scopes, r.created, revoked=True)
+    store.put_api_key(revoked)
+    assert store.get_api_key("0123456789") == revoked
+    only_read = ApiKeyRecord("abcdefabcd", "hmac-sha256$01$ee", ("read",), "2026-01-02T00:00:00Z")
+    store.put_api_key(only_read)
+    assert store.get_api_key("abcdefabcd").scopes == ("read",)
+    assert store.get_api_key("0123456789") == revoked
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_second_instance_sees_the_same_durable_state(kind, tmp_path):
+    name = unique("t")
+    with open_test_store(kind, tmp_path, name) as one:
+        seqs = one.append([rec("A"), rec("B")])
+        one.save_snapshot(seqs[0], b"snap")
+        with open_test_store(kind, tmp_path, name) as two:
+            assert [r["txn_id"] for _, r in two.read_since(0)] == ["A", "B"]
+            assert two.load_snapshot() == (seqs[0], b"snap")
+            assert two.append([rec("B"), rec("C")])[0] is None   # B seen through the other instance
+            assert [r["txn_id"] for _, r in one.read_since(seqs[1])] == ["C"]
+
+
+def test_postgres_failure_inside_the_insert_rolls_the_whole_batch_back(tmp_path):
+    # a NUL character cannot be stored in PostgreSQL text: the INSERT fails after earlier rows of the
+    # same statement were inserted; the transaction must take them back
+    with open_test_store("postgres", tmp_path) as store:
+        store.append([rec("OLD")])
+        with pytest.raises(Exception):
+            store.append([rec("P1"), rec("P2\x00"), rec("P3")])
+        assert [r["txn_id"] for _, r in store.read_since(0)] == ["OLD"]
+        assert store.append([rec("P1")])[0] is not None    # P1 was not recorded as seen
+        assert [r["txn_id"] for _, r in store.read_since(0)] == ["OLD", "P1"]
+
+
+def test_redis_append_refuses_before_writing_when_a_key_is_damaged(tmp_path):
+    from kalasag.service.stores import StoreError
+
+    with open_test_store("redis", tmp_path) as store:
+        store._r.set(store.k_log, "not a stream")
+        with pytest.raises(StoreError, match="holds a string"):
+            store.append([rec("R1"), rec("R2")])
+        assert store.last_seq() == 0
+        assert store._r.scard(store.k_txn) == 0
+        store._r.delete(store.k_log)
+        assert store.append([rec("R1"), rec("R2")]) == [1, 2]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_concurrent_appenders_never_let_a_tailing_reader_skip_an_entry(kind, tmp_path):
+    """Two writers (own connections) append while a reader tails with read_since(last seen seq).
+
+    Sequence numbers must become visible in order; otherwise the reader moves past a seq that is
+    committed later and never sees it (the reason for the advisory lock in PostgresStore)."""
+    name = unique("t")
+    n_batches, per_batch = 60, 5
+    with open_test_store(kind, tmp_path, name) as reader, \
+            open_test_store(kind, tmp_path, name) as w1, open_test_store(kind, tmp_path, name) as w2:
+        done = threading.Event()
+        seen: list[int] = []
+        errors: list[BaseException] = []
+
+        def write(store, tag):
+            try:
+                for b in range(n_batches):
+                    store.append([rec(f"{tag}-{b}-{k}") for k in range(per_batch)])
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        def tail():
+            last = 0
+            while True:
+                finished = done.is_set()
+                for s, _ in reader.read_since(last):
+                    seen.append(s)
+                    last = s
+                if finished:
+                    return
+
+        threads = [threading.Thread(target=write, args=(w1, "a")), threading.Thread(target=write, args=(w2, "b"))]
+        t = threading.Thread(target=tail)
+        t.start()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        done.set()
+        t.join()
+        assert not errors
+        expected = [s for s, _ in reader.read_since(0)]
+        assert len(expected) == 2 * n_batches * per_batch
+        assert seen == expected     # every entry, once, in order: nothing skipped
+
+
+def test_read_account_returns_one_sides_transfers_in_log_order(store):
+    # the scorer rebuilds an account from these when a transfer arrives late (all three stores index it)
+    seqs = store.append([rec("A", sender_id="S1", receiver_id="R1"), rec("B", sender_id="S2", receiver_id="R1"),
+                         rec("C", sender_id="S1", receiver_id="R2"), rec("D", sender_id="S1", receiver_id="R1")])
+    assert [(s, r["txn_id"]) for s, r in store.read_account("sender", "S1")] == [(seqs[0], "A"), (seqs[2], "C"), (seqs[3], "D")]
+    assert [r["txn_id"] for _, r in store.read_account("receiver", "R1")] == ["A", "B", "D"]
+    assert [r["txn_id"] for _, r in store.read_account("receiver", "R1", seqs[1])] == ["A", "B"]
+    assert store.read_account("sender", "R1") == []
+    assert store.read_account("receiver", "R1")[0][1] == rec("A", sender_id="S1", receiver_id="R1")
+
+
+def test_redis_drop_removes_every_key_of_the_prefix_and_nothing_else(tmp_path):
+    with open_test_store("redis", tmp_path) as store, open_test_store("redis", tmp_path) as other:
+        store.append([rec("A")])
+        other.append([rec("A")])
+        store.put_api_key(ApiKeyRecord("0123456789", "h", ("read",), "2026-01-01T00:00:00Z"))
+        store.save_snapshot(1, b"x")
+        store.drop()
+        assert list(store._r.scan_iter(match="{" + store.prefix + "}*")) == []
+        assert [r["txn_id"] for _, r in other.read_since(0)] == ["A"]
