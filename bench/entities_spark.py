@@ -7,7 +7,7 @@ N account records, then runs `kalasag.entities.resolve` once per engine, each in
 (so that peak memory is per engine): DuckDB (`--threads`), then Spark (`--master`, default
 local[2], the engine's local defaults: driver memory 2g, 4 shuffle partitions). Each run ingests
 the world, resolves, scores the links against labels.csv and writes its entities to
-bench/out/…/entities-<engine>.parquet. The parent prints one JSON line per engine and how far the
+bench/out/…/entities-<engine>.parquet (and the trained model, model-<engine>.json). The parent prints one JSON line per engine and how far the
 two partitions agree (pairs of records in one entity on both engines), and writes
 bench/out/entities_spark.json.
 
@@ -79,6 +79,7 @@ def one(engine: str, world: Path, threads: int, master: str) -> dict:
     ents = eng.fetch(res.entities)
     t_res = time.perf_counter() - t0
     ents.to_parquet(world / f"entities-{engine}.parquet", index=False)
+    (world / f"model-{engine}.json").write_text(json.dumps(res.model, indent=1, default=str))
     ev = entity_metrics(ents, pd.read_csv(world / "labels.csv", dtype=str))
     out = {
         "engine": engine, "master": master if engine == "spark" else None, "threads": threads if engine == "duckdb" else None,
@@ -88,9 +89,6 @@ def one(engine: str, world: Path, threads: int, master: str) -> dict:
         "session_s": round(t_start, 1), "ingest_s": round(t_ing, 1), "resolve_s": round(t_res, 1),
         "stages_s": {k: round(v, 1) for k, v in res.timings.items()}, "notes": res.notes,
         "lambda": res.model.get("probability_two_random_records_match"),
-        "m_u_phone": [(lv.get("m_probability"), lv.get("u_probability"))
-                      for c in res.model.get("comparisons", []) if c.get("output_column_name") == "phone_e164"
-                      for lv in c.get("comparison_levels", []) if not lv.get("is_null_level")][:1],
         "python_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "jvm_peak_rss_mb": _jvm_peak_mb(eng) if engine == "spark" else None,
         "load_before": os.getloadavg()[0],
