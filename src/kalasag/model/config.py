@@ -103,6 +103,7 @@ class EntitiesConfig(_Strict):
     name_jaro_winkler: list[float] = Field(min_length=1)
     prior_recall: float = Field(gt=0, le=1)
     u_max_pairs: int = Field(ge=1000)
+    u_min_count_per_level: int = Field(default=0, ge=0)
     seed: int = 42
     default_phone_region: str = Field(min_length=2, max_length=2)
     phone_strict_regions: list[str] = Field(default_factory=list)
