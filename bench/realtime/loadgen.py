@@ -184,6 +184,7 @@ async def run(args: argparse.Namespace) -> dict:
     max_requests = max(1, args.max_transfers // per_request)
     latencies = array("d")          # seconds, from scheduled (open loop) or actual (closed loop) send time
     service = array("d")            # seconds, from actual send time
+    done_at = array("d")            # completion times (seconds since start), for the timeline
     errors: Counter[str] = Counter()
     counters = Counter()
     rss: list[tuple[float, int | None]] = []
@@ -256,6 +257,7 @@ async def run(args: argparse.Namespace) -> dict:
                 continue
             latencies.append(done - (scheduled if scheduled is not None else sent))
             service.append(done - sent)
+            done_at.append(done - t_start)
             counters["transfers"] += per_request
             counters["requests"] += 1
             counters["duplicates"] += body.count(b'"duplicate":true')
@@ -284,6 +286,11 @@ async def run(args: argparse.Namespace) -> dict:
         return round(s[min(len(s) - 1, int(q / 100 * len(s)))] * 1000, 2)
 
     rss_values = [v for _, v in rss if v is not None]
+    # per 10-second window: transfers completed and the worst latency (stalls show up here)
+    timeline: dict[int, list[float]] = {}
+    for t, lat in zip(done_at, latencies):
+        timeline.setdefault(int(t // 10) * 10, []).append(lat)
+    windows = [(w, len(v) * per_request, round(max(v) * 1000, 1)) for w, v in sorted(timeline.items())]
     return {
         "mode": args.mode, "batch_size": per_request, "rate_target": args.rate, "connections": args.connections,
         "elapsed_s": round(elapsed, 1), "requests_ok": counters["requests"], "transfers_ok": counters["transfers"],
@@ -303,6 +310,7 @@ async def run(args: argparse.Namespace) -> dict:
                            "last": round(rss_values[-1] / 1024, 1) if rss_values else None,
                            "samples": [(t, round(v / 1024, 1) if v else None) for t, v in rss]},
         "loadavg_end": loadavg(),
+        "timeline_10s": windows,   # (window start s, transfers completed, max latency ms)
     }
 
 
