@@ -10,9 +10,14 @@ The procedure (docs/scoring.md, "Where the default weights come from"):
    as `kalasag scan` does: indicators, network evidence (N-03/N-04 use the first-pass weights of the
    config in use), A-01. The features (every `<slug>_strength`, `core_rule`) and the labels are
    cached under --out, keyed by the config's digest.
-2. Senders: an L2-regularised logistic regression with non-negative weights (the config refuses
+2. Senders: P-02 (co-payers' scores) is computed as a scan does, from the senders' scores without
+   P-02; then an L2-regularised logistic regression with non-negative weights (the config refuses
    negative ones, so they are constrained during the fit rather than zeroed afterwards) and a free
-   intercept, on all training worlds pooled.
+   intercept, on all training worlds pooled. The scores P-02 reads come from the weights being
+   fitted, so the fit is repeated with P-02 recomputed from the previous round's weights (the
+   first round: the config's), each round's weights damped halfway towards the previous ones
+   (--damping; undamped, the rounds oscillate), until no weight moves by more than --tolerance or
+   --sender-rounds is reached: a fixed point, printed per round.
 3. The senders of every training world are scored with those weights (rounded as in the config);
    P-01 (receivers paid by high-scoring senders) is computed from these scores as a scan does.
 4. Receivers: the same fit, P-01 included.
@@ -52,11 +57,30 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 # ---- features of one training world -------------------------------------------------------------
+SCORING_ROOM_OWN = ("P-01", "P-02")  # computed here from the cache, not in it
+
+
+def feature_digest(config: KalasagConfig) -> str:
+    """The digest of what the cached features depend on: target countries, ingest, the indicators'
+    parameters (without P-01/P-02, computed here) and the prior and weights N-03/N-04's first pass
+    reads (without A-01/P-01/P-02). Refitting the scoring room's own evidence, or editing other
+    sections (service, report, ...), does not recompute every world."""
+    import hashlib
+
+    full = config.model_dump(mode="json")
+    d = {k: full[k] for k in ("target_countries", "ingest", "indicators")}
+    d["indicators"] = {k: v for k, v in d["indicators"].items() if k not in SCORING_ROOM_OWN}
+    d["prior_log_odds"] = full["scoring"]["prior_log_odds"]
+    d["weights"] = {k: v for k, v in full["scoring"]["weights"].items()
+                    if k.split(".")[0] not in (*SCORING_ROOM_OWN, "A-01")}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
 def world_features(d: Path, regime: str, seed: int, scale: float, config: KalasagConfig, refresh: bool) -> dict[str, Path]:
-    """Cache per world: sender and receiver features (without P-01) and the payer edges."""
+    """Cache per world: sender and receiver features (without P-01/P-02) and the payer edges."""
     files = {k: d / f"{k}.parquet" for k in ("sender", "receiver", "edges")}
     stamp = d / "features.json"
-    key = {"config_sha256": config.digest(), "regime": regime, "seed": seed, "scale": scale}
+    key = {"features_sha256": feature_digest(config), "regime": regime, "seed": seed, "scale": scale}
     if not refresh and stamp.exists() and json.loads(stamp.read_text()) == key and all(p.exists() for p in files.values()):
         return files
     w = d / "world"
@@ -142,12 +166,27 @@ def with_weights(config: KalasagConfig, side: str, prior: float, weights: dict[s
     return config.model_copy(update={"scoring": update})
 
 
+def sender_frames(eng, worlds: list[dict[str, Path]], config: KalasagConfig) -> list[pd.DataFrame]:
+    """Senders' features with P-02 from the senders scored with `config` without P-02 (as a scan does)."""
+    refs = indicator_refs()
+    out = []
+    for files in worlds:
+        s = eng.from_records(pd.read_parquet(files["sender"]))
+        before = scoring.score_table(s.drop("y"), "sender", refs, config).select("account_id", "score")
+        e = eng.from_records(pd.read_parquet(files["edges"]))
+        out.append(eng.fetch(scoring.copayer_evidence(s, e, before, config).drop(
+            "p02_top_copayer", "p02_copayers", "p02_via", "p02_flagged", "p02_top_score", "p02_expected")))
+    return out
+
+
 def receiver_frames(eng, worlds: list[dict[str, Path]], config: KalasagConfig) -> list[pd.DataFrame]:
     """Receivers' features with P-01 from the senders scored with `config` (as a scan does)."""
     refs = indicator_refs()
     out = []
     for files in worlds:
-        s = eng.from_records(pd.read_parquet(files["sender"]).drop(columns="y"))
+        s = eng.from_records(pd.read_parquet(files["sender"]))
+        before = scoring.score_table(s.drop("y"), "sender", refs, config).select("account_id", "score")
+        s = scoring.copayer_evidence(s.drop("y"), eng.from_records(pd.read_parquet(files["edges"])), before, config)
         scores = scoring.score_table(s, "sender", refs, config).select("account_id", "score")
         r = eng.from_records(pd.read_parquet(files["receiver"]))
         e = eng.from_records(pd.read_parquet(files["edges"]))
@@ -177,6 +216,10 @@ def main() -> None:
     ap.add_argument("--exclude-regimes", nargs="*", default=[], help="leave these regimes out (a held-out-regime check)")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--C", type=float, default=0.5, help="inverse L2 strength (scikit-learn's C)")
+    ap.add_argument("--sender-rounds", type=int, default=12,
+                    help="at most this many sender fits, each with P-02 from the previous round's weights (the first: the config's)")
+    ap.add_argument("--damping", type=float, default=0.5, help="share of the previous round's weights kept in each round")
+    ap.add_argument("--tolerance", type=float, default=0.05, help="stop when no sender weight moves by more than this")
     ap.add_argument("--config", type=Path, default=None, help="config whose first-pass weights compute N-03/N-04")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "calibration")
     ap.add_argument("--refresh", action="store_true", help="recompute the cached features")
@@ -195,9 +238,24 @@ def main() -> None:
             worlds.append(world_features(args.out / f"{regime}-{seed}", regime, seed, args.scale, config, args.refresh))
             print(f"# features {regime}-{seed} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     eng = connect()
-    senders = [pd.read_parquet(w["sender"]) for w in worlds]
-    s_prior, s_w, s_table = fit_side(senders, args.C)
-    fitted = with_weights(config, "sender", s_prior, s_w)
+    fitted = config
+    prev: tuple[float, dict[str, float]] | None = None
+    for rnd in range(max(args.sender_rounds, 1)):
+        senders = sender_frames(eng, worlds, fitted)
+        s_prior, s_w, s_table = fit_side(senders, args.C)
+        raw = max(abs(v - (prev[1].get(k, 0.0) if prev else 0.0)) for k, v in s_w.items())
+        if prev is not None:  # damped: a share of the previous round's weights kept
+            d = args.damping
+            s_prior = round(d * prev[0] + (1 - d) * s_prior, 2)
+            s_w = {k: round(d * prev[1].get(k, 0.0) + (1 - d) * v, 2) for k, v in s_w.items()}
+        moved = max(abs(v - (prev[1].get(k, 0.0) if prev else 0.0)) for k, v in s_w.items())
+        fitted = with_weights(fitted, "sender", s_prior, s_w)
+        print(f"# sender round {rnd + 1}: intercept {s_prior}, P-02 {s_w.get('P-02', 0.0)}, largest weight change "
+              f"{moved:.2f} (fit against the previous weights: {raw:.2f})", file=sys.stderr, flush=True)
+        if prev is not None and moved <= args.tolerance:
+            break
+        prev = (s_prior, s_w)
+    s_table["weight"] = s_table["id"].map(s_w)  # the damped weights
     receivers = receiver_frames(eng, worlds, fitted)
     r_prior, r_w, r_table = fit_side(receivers, args.C)
     fitted = with_weights(fitted, "receiver", r_prior, r_w)

@@ -132,3 +132,16 @@ def test_bad_config_is_one_line(world, tmp_path):
     res = runner.invoke(app, ["scan", str(world / "transfers.csv.gz"), "--out", str(tmp_path / "o"), "--config", str(cfg), "--quiet"])
     assert res.exit_code == 2
     assert "alert_threshold" in res.output and "bad.toml" in res.output
+
+
+def test_indicators_command_lists_every_evidence_a_score_combines() -> None:
+    """`kalasag indicators` lists the registry and the scoring room's own evidence (A-01, P-01),
+    each with the sides that have a weight."""
+    from kalasag.indicators import INDICATORS
+
+    res = runner.invoke(app, ["indicators"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    rows = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") >= 4}
+    assert set(INDICATORS) | {"A-01", "P-01"} <= set(rows)
+    assert "sender, receiver" in rows["A-01"] and "docs/scoring.md" in rows["A-01"]
+    assert rows["P-01"].split("│")[3].strip() == "receiver"

@@ -91,8 +91,10 @@ def test_households_are_kept_apart_from_entities(small) -> None:
     # r3 shares one payer only and another surname: alone
     assert e.loc["r3", "household_id"] not in (e.loc["r4", "household_id"], e.loc["r1a", "household_id"])
     assert e.loc["r3", "household_evidence"] == "no household link"
-    # the sister is also paid by the same person (s1) and shares surname and region
-    assert sorted(res.households["reason"]) == ["phone;surname_region", "shared_payers"]
+    # the sister is also paid by the same person (s1) and shares surname and region; s1 is the only
+    # foreign payer of both r1 (s1a, s1b) and r2 (s1b): the same payer set in one region (identical payers)
+    assert sorted(res.households["reason"]) == ["phone;surname_region;shared_payers", "shared_payers"]
+    assert "the same 1 foreign payer(s), and no other" in e.loc["r2", "household_evidence"]
 
 
 def test_evaluation_against_known_answers(small) -> None:
@@ -164,6 +166,18 @@ def test_simulated_world_meets_the_precision_target(tmp_path: Path) -> None:
     assert ev["link_pairs_true"] > 20
     assert ev["link_precision"] >= 0.95
     assert ev["link_recall"] >= 0.7
+    # an account seen as sender and as receiver is one person, whatever Splink's own probability
+    # (deterministic_before_threshold): on this world 4 such pairs have a Splink probability below
+    # predict_threshold (0.5), and before, they were dropped with the other weak candidate pairs
+    def split_accounts(config) -> int:
+        e = eng.fetch(resolve(eng, ing.transfers, config).entities)
+        both = e.groupby("account_id").filter(lambda g: len(g) == 2)
+        return int((both.groupby("account_id")["entity_id"].nunique() > 1).sum())
+
+    assert split_accounts(config) == 0
+    assert split_accounts(load_config(overrides={"entities": {"deterministic_before_threshold": False}})) > 0
+    weak = res.links[res.links["splink_probability"] < config.entities.predict_threshold]
+    assert len(weak) > 0 and weak["deterministic"].all() and (weak["match_probability"] == 1.0).all()
 
 
 def test_entity_alerts_accept_ibis_scores(small) -> None:
@@ -192,7 +206,8 @@ def test_household_rules_can_all_be_switched_off(small) -> None:
     eng, _, _, _ = small
     off = load_config(overrides={"entities": {
         "household_shared_phone": False, "household_surname_region_min_shared": 0, "household_pattern_min_shared": 0,
-        "household_pattern_min_shared_any_region": 0}})
+        "household_pattern_min_shared_any_region": 0, "household_surname_any_region_min_shared": 0,
+        "household_identical_payers_min_shared": 0, "household_union_min_shared": 0}})
     e = eng.fetch(resolve(eng, eng.from_records(_transfers()), off).entities).set_index("account_id")
     assert (e["household_evidence"] == "no household link").all()
     # entities do not depend on the household rules
@@ -249,29 +264,158 @@ def test_an_entity_is_alerted_on_its_aggregate_score_without_an_alerted_account(
     assert len(ha) == 1 and sorted(ha.iloc[0]["accounts"].split(";")) == ["r1a", "r1b", "r1c", "r2"]
     off = load_config(overrides={"entities": {"alert_min_aggregate_score": 0.0}})
     assert len(entity_alerts(res.entities, none, scores, off)) == 0
+    # the household keeps its own threshold (default 0.2): 0.32 still reaches it
+    assert config.entities.household_alert_min_aggregate_score == 0.2
+    assert len(household_alerts(res.entities, none, scores, off)) == 1
+    off = load_config(overrides={"entities": {"alert_min_aggregate_score": 0.0, "household_alert_min_aggregate_score": 0.0}})
     assert len(household_alerts(res.entities, none, scores, off)) == 0
 
 
 def test_u_probabilities_match_the_shares_in_the_data(tmp_path: Path) -> None:
-    """u(country) and u(region) are the chance that two random records agree: with every sampled pair
-    (u_min_count_per_level = 0) Splink's estimate is close to the exact share; Splink's early stop
-    (100 per level) settled on one chunk of the sample and gave 0.40 for a true 0.28 here."""
+    """u of an exact-match comparison is the chance that two random records agree. By default it is
+    counted exactly over all records; sampled, it must come from every sampled pair
+    (u_min_count_per_level = 0): Splink's early stop (100 per level) settled on one chunk of the
+    sample and gave u(country) 0.40 for a true 0.28 on this world."""
     from kalasag.simulate import simulate_world
 
     simulate_world(tmp_path, seed=3, scale=0.05, progress=False)
     eng = connect(threads=1)
-    config = load_config()
-    assert config.entities.u_min_count_per_level == 0
-    res = resolve(eng, ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=config).transfers, config)
-    rec = eng.fetch(res.records.select("country", "region"))
+    transfers = ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=load_config()).transfers
 
     def share(col: pd.Series) -> float:          # P(two distinct random records agree), NULLs aside
         vc = col.dropna().value_counts()
         n = int(vc.sum())
         return float((vc * (vc - 1)).sum() / (n * (n - 1)))
 
-    u = {c["output_column_name"]: next(lv["u_probability"] for lv in c["comparison_levels"] if not lv.get("is_null_level"))
-         for c in res.model["comparisons"]}
+    def u_of(config) -> tuple[dict[str, float], pd.DataFrame]:
+        res = resolve(eng, transfers, config)
+        u = {c["output_column_name"]: next(lv["u_probability"] for lv in c["comparison_levels"] if not lv.get("is_null_level"))
+             for c in res.model["comparisons"]}
+        return u, eng.fetch(res.records.select("country", "region", "phone_e164"))
+
+    u, rec = u_of(load_config())
     assert share(rec["country"]) == pytest.approx(0.278, abs=0.01)
-    assert u["country"] == pytest.approx(share(rec["country"]), abs=0.02)
-    assert u["region"] == pytest.approx(share(rec["region"]), abs=0.01)
+    for col in ("country", "region", "phone_e164"):
+        assert u[col] == pytest.approx(share(rec[col]), rel=1e-9), col
+    assert 0 < u["phone_e164"] < 1e-3
+    sampled, _ = u_of(load_config(overrides={"entities": {"u_exact_for_exact_matches": False}}))
+    assert sampled["country"] == pytest.approx(share(rec["country"]), abs=0.02)
+    assert sampled["region"] == pytest.approx(share(rec["region"]), abs=0.01)
+
+
+def test_a_relatives_second_account_in_the_family_province_joins_the_household() -> None:
+    """The small world plus: r1d, a fourth account of Ma. Cristina Dela Cruz (same phone: the same
+    person) in Quezon, receiving only a domestic transfer; and her relative Rommel Dela Cruz in
+    Quezon, paid by s1a, who also pays Cristina in NCR. With `household_match_any_record`, the
+    entity's regions are those of all its records, so Cristina and Rommel share a region, the
+    surname and a payer (the surname_region rule). Without it, the common payer paid Cristina in
+    NCR only, and one payer is below household_surname_any_region_min_shared (2)."""
+    base = _transfers()
+    extra = pd.DataFrame([
+        {**base.iloc[0].to_dict(), "txn_id": "x1", "sender_id": "d1", "sender_name": "Ana Reyes", "sender_phone": None,
+         "sender_country": "PH", "receiver_id": "r1d", "receiver_region": "Quezon"},
+        {**base.iloc[0].to_dict(), "txn_id": "x2", "receiver_id": "r6", "receiver_name": "Rommel Dela Cruz",
+         "receiver_phone": "0921 555 0000", "receiver_region": "Quezon"},
+    ])
+    df = pd.concat([base, extra], ignore_index=True)
+    eng = connect(threads=1)
+
+    def receivers(flag: bool) -> pd.DataFrame:
+        cfg = load_config(overrides={"entities": {"household_match_any_record": flag}})
+        e = eng.fetch(resolve(eng, eng.from_records(df), cfg).entities)
+        return e[e["side"] == "receiver"].set_index("account_id")
+
+    on = receivers(True)
+    assert on.loc["r1a", "entity_id"] == on.loc["r1d", "entity_id"] != on.loc["r6", "entity_id"]
+    assert on.loc["r1a", "household_id"] == on.loc["r6", "household_id"] != on.loc["r3", "household_id"]
+    assert "same region quezon, surname 'delacruz', 1 common payer(s)" in on.loc["r6", "household_evidence"]
+    off = receivers(False)
+    assert off.loc["r1a", "entity_id"] == off.loc["r1d", "entity_id"]
+    assert off.loc["r1a", "household_id"] != off.loc["r6", "household_id"]
+    assert off.loc["r6", "household_evidence"] == "no household link"
+
+
+def test_a_household_has_its_own_aggregate_alert_threshold(small) -> None:
+    """r1 (3 accounts) and her sister r2 form a household. Scores 0.1 (r1a) and 0.12 (r2): no entity
+    reaches 0.3, the household reaches 1 − 0.9 × 0.88 = 0.208."""
+    _, _, res, _ = small
+    scores = pd.DataFrame({"account_id": ["r1a", "r1b", "r1c", "r2"], "side": "receiver",
+                           "score": [0.1, 0.0, 0.0, 0.12]})
+    none = pd.DataFrame({"account_id": pd.Series(dtype=str), "side": pd.Series(dtype=str)})
+
+    def cfg(h):
+        return load_config(overrides={"entities": {"alert_min_aggregate_score": 0.3, "household_alert_min_aggregate_score": h}})
+
+    assert len(entity_alerts(res.entities, none, scores, cfg(0.2))) == 0
+    ha = household_alerts(res.entities, none, scores, cfg(0.2))
+    assert len(ha) == 1 and ha.iloc[0]["score"] == pytest.approx(0.208)
+    assert sorted(ha.iloc[0]["accounts"].split(";")) == ["r1a", "r1b", "r1c", "r2"]
+    assert len(household_alerts(res.entities, none, scores, cfg(0.25))) == 0
+    assert len(household_alerts(res.entities, none, scores, cfg(None))) == 0     # None: the entity threshold 0.3
+
+
+def test_exact_u_is_the_share_of_agreeing_pairs_and_skips_uninformative_columns() -> None:
+    from kalasag.entities.linkage import exact_u
+
+    eng = connect(threads=1)
+    # region: a a a b None → 4 known, pairs agreeing 3·2 = 6 of 4·3 = 12 → 0.5; phone: all equal → left out;
+    # country: all different → left out
+    t = eng.from_records(pd.DataFrame({"region": ["a", "a", "a", "b", None], "phone": ["1", "1", None, None, None],
+                                       "country": ["PH", "US", "SG", None, None]}))
+    assert exact_u(eng, t, ("region", "phone", "country")) == {"region": pytest.approx(0.5)}
+
+
+def test_identical_payer_sets_in_one_region_join_a_household() -> None:
+    """a and b (NCR, other surnames) are paid by p1 and no one else: the same payer set, one region.
+    c (NCR) is paid by p1 and p2: 1 common payer with a, Jaccard 1/2. d (Cebu) is paid by p1 only:
+    the same payer set, another region. Only a–b is an edge (household_identical_payers_min_shared = 1)."""
+    rows = [("p1", "a", "Grace Samson", "NCR"), ("p1", "b", "Ernesto Castillo", "NCR"),
+            ("p1", "c", "Liza Ramos", "NCR"), ("p2", "c", "Liza Ramos", "NCR"), ("p1", "d", "Ana Santos", "Cebu")]
+    eng = connect(threads=1)
+    cfg = load_config()
+    assert cfg.entities.household_identical_payers_min_shared == 1
+    ent = eng.fetch(resolve(eng, eng.from_records(_pays(rows)), cfg).entities)
+    ent = ent[ent["side"] == "receiver"].set_index("account_id")
+    assert ent.loc["a", "household_id"] == ent.loc["b", "household_id"]
+    assert ent.loc["a", "entity_id"] != ent.loc["b", "entity_id"]
+    assert "same region ncr, the same 1 foreign payer(s), and no other" in ent.loc["a", "household_evidence"]
+    assert ent.loc["c", "household_evidence"] == ent.loc["d", "household_evidence"] == "no household link"
+    off = load_config(overrides={"entities": {"household_identical_payers_min_shared": 0}})
+    ent = eng.fetch(resolve(eng, eng.from_records(_pays(rows)), off).entities)
+    assert (ent["household_evidence"] == "no household link").all()
+    two = load_config(overrides={"entities": {"household_identical_payers_min_shared": 2}})   # a, b: 1 payer < 2
+    ent = eng.fetch(resolve(eng, eng.from_records(_pays(rows)), two).entities)
+    assert (ent["household_evidence"] == "no household link").all()
+
+
+def test_household_level_payers_rule_counts_the_payers_of_the_whole_household() -> None:
+    """x and y (Ana and Ben Cruz, Laguna) share a phone: one household. z (Laguna, another surname) is
+    paid by q1, who also pays x, and q2, who also pays y: 1 common payer with each entity (no entity
+    rule), 2 with the household, all of z's payers. In a second file, w (Laguna) is paid by q1, q2
+    and q3: 2 of its 3 payers pay the household (67 %). The rule is off by default
+    (household_union_min_shared = 0)."""
+    base = [("q1", "x", "Ana Cruz", "Laguna"), ("q2", "y", "Ben Cruz", "Laguna")]
+    z = [("q1", "z", "Joy Reyes", "Laguna"), ("q2", "z", "Joy Reyes", "Laguna")]
+    w = [("q1", "w", "Mark Lim", "Laguna"), ("q2", "w", "Mark Lim", "Laguna"), ("q3", "w", "Mark Lim", "Laguna")]
+    eng = connect(threads=1)
+
+    def receivers(rows, **over) -> pd.DataFrame:
+        df = _pays(rows)
+        df.loc[df["receiver_id"].isin(["x", "y"]), "receiver_phone"] = "0917 123 4567"
+        cfg = load_config(overrides={"entities": {"household_identical_payers_min_shared": 0, **over}})
+        e = eng.fetch(resolve(eng, eng.from_records(df), cfg).entities)
+        return e[e["side"] == "receiver"].set_index("account_id")
+
+    assert load_config().entities.household_union_min_shared == 0
+    off = receivers(base + z)
+    assert off.loc["x", "household_id"] == off.loc["y", "household_id"] != off.loc["z", "household_id"]
+    assert off.loc["x", "entity_id"] != off.loc["y", "entity_id"]
+    on = receivers(base + z, household_union_min_shared=2)
+    assert on.loc["z", "household_id"] == on.loc["x", "household_id"]
+    assert "same region laguna, 2 of its 2 foreign payers also pay the household (2 of its entities)" in \
+        on.loc["z", "household_evidence"]
+    assert receivers(base + z, household_union_min_shared=3).loc["z", "household_evidence"] == "no household link"
+    strict = receivers(base + w, household_union_min_shared=2)                  # 2/3 < 1.0
+    assert strict.loc["w", "household_id"] != strict.loc["x", "household_id"]
+    loose = receivers(base + w, household_union_min_shared=2, household_union_min_overlap=0.6)
+    assert loose.loc["w", "household_id"] == loose.loc["x", "household_id"]

@@ -606,3 +606,25 @@ def test_watch_follows_a_growing_transport_stream(tmp_path, video_bank):
         container.close()
         t.join()
     assert [a.entry for a in alerts] == ["videos:chair-orig-22-sd-bar.mp4"]
+
+
+def test_index_settings_come_from_the_media_config() -> None:
+    """[media] index_layout / index_auto_switch / index_delta_limit reach every index of a Matcher;
+    'auto' picks 16x16 below the switch and 12x21 from it, with identical results."""
+    cfg = load_media_config(index_auto_switch=50, index_delta_limit=7)
+    m = Matcher(cfg)
+    assert all(ix.auto_switch == 50 and ix.delta_limit == 7 and ix.layout == "auto"
+               for ix in (m.images, m.frames, m.bank, m.regions))
+    rng = np.random.default_rng(5)
+    banked = rng.integers(0, 256, (60, 32), dtype=np.uint8)
+    small, large = PdqIndex(31, auto_switch=61), PdqIndex(31, auto_switch=60)
+    for ix in (small, large):
+        ix.add(np.arange(60), banked)
+        ix.compact()
+    assert small.bits == (16,) * 16 and len(large.bits) == 12
+    queries = banked[:5].copy()
+    queries[:, 0] ^= 0b111                              # 3 bits away from banked 0..4
+    assert [sorted(r) for r in small.search(queries)] == [sorted(r) for r in large.search(queries)]
+    assert [[i for i, _ in r] for r in small.search(queries)] == [[k] for k in range(5)]
+    with pytest.raises(MediaError, match="index_layout"):
+        load_media_config(index_layout="8x32")

@@ -1,4 +1,5 @@
-"""P-01 (receivers paid by high-scoring senders) and scoring_evidence, hand-computed on tiny tables."""
+"""P-01 (receivers paid by high-scoring senders), P-02 (senders sharing beneficiaries with high-scoring
+senders) and scoring_evidence, hand-computed on tiny tables."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from kalasag.engine import connect
 from kalasag.model import ConfigError, load_config
 from kalasag.scoring import (
     ANOMALY_REF,
+    COPAYER_REF,
     PROPAGATION_REF,
     IndicatorRef,
+    copayer_evidence,
+    copayer_params,
     customer_evidence,
+    explain_copayers,
     explain_propagation,
     explainer,
     payer_edges,
@@ -87,11 +92,19 @@ def test_strength_caps_at_one():
     assert res.loc[0, "p01_strength"] == 1.0
 
 
-def test_bad_parameters_are_config_errors():
-    with pytest.raises(ConfigError, match="strong_expected"):
-        propagation_params(_config(min_expected=2.0, strong_expected=1.0))
-    with pytest.raises(ConfigError, match="flag_score"):
-        propagation_params(_config(flag_score=1.5))
+@pytest.mark.parametrize("which, bad, message", [
+    ("P-01", {"min_expected": 2.0, "strong_expected": 1.0}, r'"P-01"\': strong_expected must not be below'),
+    ("P-01", {"flag_score": 1.5}, r'"P-01"\.flag_score'),
+    ("P-02", {"min_expected": 2.0, "strong_expected": 1.0}, r'"P-02"\': strong_expected must not be below'),
+    ("P-02", {"max_via_payers": 0}, r'"P-02"\.max_via_payers'),
+])
+def test_bad_parameters_are_config_errors(which, bad, message):
+    """A bad P-01 / P-02 parameter is a one-line ConfigError naming the indicator and key."""
+    with pytest.raises(ConfigError, match=message):
+        if which == "P-01":
+            propagation_params(_config(**bad))
+        else:
+            copayer_params(_config02(**bad))
 
 
 def test_scoring_evidence_scores_senders_then_propagates():
@@ -133,3 +146,116 @@ def test_sentence_and_explainer():
     assert "scores 0.50 or more" in explain_propagation(one, "receiver")
     assert explain_propagation({}, "receiver") == ""
     assert "0.80 or more" in explainer(lambda i, r, s: "", _config(flag_score=0.8))("P-01", row, "receiver")
+
+
+# ---- P-02: senders sharing beneficiaries with high-scoring senders ---------------------------------
+P02 = {"min_expected": 0.5, "strong_expected": 2.0, "max_via_payers": 3, "flag_score": 0.5}
+
+
+def _config02(**p02):
+    return load_config(overrides={"indicators": {"P-01": P01, "P-02": {**P02, **p02}, "A-01": A01}})
+
+
+CO_TRANSFERS = _transfers([
+    ("s1", "r1", "US", "PH"), ("s1", "r1", "US", "PH"), ("s2", "r1", "GB", "PH"), ("s3", "r1", "AU", "PH"),
+    ("s1", "r2", "US", "PH"), ("s4", "r2", "CA", "PH"),
+    ("s2", "r4", "GB", "PH"), ("s4", "r4", "CA", "PH"),
+    ("s12", "r1", "PH", "PH"),                            # domestic: not watched, links nobody
+    ("s6", "rb", "US", "PH"), ("s7", "rb", "US", "PH"), ("s8", "rb", "US", "PH"), ("s9", "rb", "US", "PH"),  # 4 payers > 3
+    ("s5", "r5", "AU", "PH"), ("s10", "r5", "AU", "PH"), ("s11", "r5", "AU", "PH"),
+    ("s13", "r6", "AU", "PH"),                            # alone: no co-payer
+])
+CO_SCORES = pd.DataFrame({
+    "account_id": ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13"],
+    "score": [0.9, 0.4, 0.05, 0.6, 0.99, 0.8, 0.8, 0.8, 0.8, 0.7, 0.7, 0.99, 0.99]})
+
+
+def test_copayer_evidence_hand_computed():
+    eng = connect()
+    cfg = _config02()
+    ids = ["s1", "s2", "s3", "s4", "s5", "s6", "s12", "s13"]
+    senders = eng.from_records(pd.DataFrame({"account_id": ids, "other": range(len(ids))}))
+    out = copayer_evidence(senders, payer_edges(eng.from_records(CO_TRANSFERS), cfg), eng.from_records(CO_SCORES), cfg)
+    res = eng.fetch(out).set_index("account_id")
+    assert res.loc[ids, "other"].tolist() == list(range(len(ids)))  # the evidence columns are kept
+    # s1: via r1 s2 (0.4), s3 (0.05); via r2 s4 (0.6): 1.05 expected, 3 co-payers, 2 beneficiaries, 1 at >= 0.5
+    r = res.loc["s1"]
+    assert r.p02_expected == pytest.approx(1.05) and (r.p02_copayers, r.p02_via, r.p02_flagged) == (3, 2, 1)
+    assert (r.p02_top_copayer, r.p02_top_score) == ("s4", 0.6)
+    assert r.p02_fired and r.p02_strength == pytest.approx(1.05 / 2.0)
+    # s2: via r1 s1 (0.9), s3 (0.05); via r4 s4 (0.6): 1.55; s4 counted once although it shares r4 only
+    r = res.loc["s2"]
+    assert r.p02_expected == pytest.approx(1.55) and (r.p02_copayers, r.p02_via, r.p02_flagged) == (3, 2, 2)
+    assert r.p02_top_copayer == "s1" and r.p02_strength == pytest.approx(0.775)
+    # s3: s1 + s2 = 1.3 ; s4: via r2 s1, via r4 s2 = 1.3 (the sender's own score never counts)
+    assert res.loc["s3", "p02_expected"] == pytest.approx(1.3) and res.loc["s3", "p02_via"] == 1
+    assert res.loc["s4", "p02_expected"] == pytest.approx(1.3) and res.loc["s4", "p02_via"] == 2
+    # s5: co-payers s10 and s11 tie at 0.7 -> the smaller id is named; 1.4 -> strength 0.7
+    assert res.loc["s5", "p02_top_copayer"] == "s10" and res.loc["s5", "p02_strength"] == pytest.approx(0.7)
+    # s6: its beneficiary has 4 foreign payers (> max_via_payers 3): no co-payer; s12 (domestic) and s13 (alone): none
+    for sid in ("s6", "s12", "s13"):
+        assert not res.loc[sid, "p02_fired"] and res.loc[sid, "p02_strength"] == 0.0 and pd.isna(res.loc[sid, "p02_expected"])
+
+
+def test_copayer_threshold_and_cap():
+    eng = connect()
+    edges = payer_edges(eng.from_records(CO_TRANSFERS), _config02())
+    senders = eng.from_records(pd.DataFrame({"account_id": ["s1", "s3"]}))
+    # min_expected 1.2: s1 (1.05) does not fire, s3 (1.3) does; strong 1.2 caps s3 at 1
+    cfg = _config02(min_expected=1.2, strong_expected=1.2)
+    res = eng.fetch(copayer_evidence(senders, edges, eng.from_records(CO_SCORES), cfg)).set_index("account_id")
+    assert not res.loc["s1", "p02_fired"] and res.loc["s1", "p02_strength"] == 0.0
+    assert res.loc["s1", "p02_expected"] == pytest.approx(1.05)
+    assert res.loc["s3", "p02_fired"] and res.loc["s3", "p02_strength"] == 1.0
+    # a larger max_via_payers lets rb link s6 to s7, s8, s9 (0.8 each)
+    res = eng.fetch(copayer_evidence(eng.from_records(pd.DataFrame({"account_id": ["s6"]})), edges,
+                                     eng.from_records(CO_SCORES), _config02(max_via_payers=4)))
+    assert res.loc[0, "p02_expected"] == pytest.approx(2.4) and res.loc[0, "p02_copayers"] == 3
+
+
+def test_scoring_evidence_p02_from_scores_before_p02_then_p01_from_final():
+    """P-02 reads the senders' scores without P-02; the final sender scores include it; P-01 reads those."""
+    eng = connect()
+    cfg = load_config(overrides={"indicators": {"P-01": P01, "A-01": A01,
+                                                "P-02": {**P02, "min_expected": 0.1, "strong_expected": 1.0}}})
+    scoring = cfg.scoring.model_copy(update={
+        "prior_log_odds": {"sender": -2.0, "receiver": -5.0},
+        "weights": {"I-03.sender": 4.0, "P-02.sender": 3.0, "P-01.receiver": 2.0, "A-01": 0.0},
+    })
+    cfg = cfg.model_copy(update={"scoring": scoring})
+    refs = [IndicatorRef("I-03", "i03", "Fan-in"), ANOMALY_REF, COPAYER_REF, PROPAGATION_REF]
+    senders = pd.DataFrame({"account_id": ["s1", "s2"], "i03_fired": [True, False], "i03_strength": [1.0, 0.0],
+                            "i01_n": [3, 1], "i01_n_micro": [3, 0], "i05_cp_unrelated": [1, 1]})
+    receivers = pd.DataFrame({"account_id": ["r1", "r2"], "i01_n": [3, 1], "i01_n_micro": [3, 1],
+                              "i05_cp_unrelated": [2, 1]})
+    transfers = _transfers([("s1", "r1", "US", "PH"), ("s1", "r1", "US", "PH"), ("s2", "r1", "GB", "PH"),
+                            ("s2", "r2", "GB", "PH")])
+    ev = SimpleNamespace(side=lambda s: eng.from_records(senders if s == "sender" else receivers))
+    tables = scoring_evidence(eng, ev, eng.from_records(transfers), cfg, refs)
+    sig = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    b1, b2 = sig(-2.0 + 4.0), sig(-2.0)          # before P-02: 0.8808, 0.1192
+    s = eng.fetch(score_table(tables["sender"], "sender", refs, cfg)).set_index("account_id")
+    # s1's co-payer is s2 (both pay r1) and vice versa; strength = sum / 1.0
+    assert s.loc["s1", "p02_expected"] == pytest.approx(b2) and s.loc["s1", "p02_strength"] == pytest.approx(b2)
+    assert s.loc["s2", "p02_expected"] == pytest.approx(b1)
+    f1, f2 = sig(-2.0 + 4.0 + 3.0 * b2), sig(-2.0 + 3.0 * b1)
+    assert s.loc["s1", "score"] == pytest.approx(f1) and s.loc["s2", "score"] == pytest.approx(f2)
+    r = eng.fetch(tables["receiver"]).set_index("account_id").sort_index()
+    assert r.loc["r1", "p01_expected"] == pytest.approx(f1 + f2)
+    assert r.loc["r2", "p01_expected"] == pytest.approx(f2)
+    assert "p02_strength" not in tables["receiver"].columns
+
+
+def test_copayer_sentence_and_explainer():
+    row = {"p02_expected": 2.34, "p02_copayers": 6, "p02_via": 2, "p02_flagged": 2, "p02_top_copayer": "abc",
+           "p02_top_score": 0.97}
+    assert explain_copayers(row, "sender") == (
+        "2 of its beneficiaries are also paid by 6 other foreign senders whose own scores add up to 2.3 expected OSEC "
+        "customers; 2 of them score 0.50 or more (highest: abc, score 0.97)")
+    one = {"p02_expected": 0.2, "p02_copayers": 1, "p02_via": 1, "p02_flagged": 0, "p02_top_copayer": "x",
+           "p02_top_score": 0.2}
+    assert explain_copayers(one, "sender") == (
+        "its beneficiary is also paid by 1 other foreign sender whose own scores add up to 0.2 expected OSEC "
+        "customers (highest: x, score 0.20)")
+    assert explain_copayers({}, "sender") == ""
+    assert "0.80 or more" in explainer(lambda i, r, s: "", _config02(flag_score=0.8))("P-02", row, "sender")

@@ -88,7 +88,7 @@ def assert_indicator_equal(se: StreamEvidence, batch: pd.DataFrame, ind, side: s
     cols = [c for c in batch.columns if c != "account_id"]
     checked = 0
     for acc in se.account_ids(side):
-        got = se.indicator_columns(side, acc, ind.id)
+        got = se.columns_of(side, acc, ind.id)
         if acc not in batch.index:  # batch has no row: fired False, strength 0, no metrics
             assert got[ind.col("fired")] is False and got[ind.col("strength")] == 0.0, (ind.id, side, acc, got)
             continue
@@ -176,7 +176,7 @@ def test_stream_equals_batch_on_a_simulated_world(world):
     assert n_cols > 10_000
     # the world exercises the indicators: some fire on each side
     fired = {side: {i.id for i in STREAM if side in i.sides
-                    for acc in se.account_ids(side) if se.indicator_columns(side, acc, i.id)[i.col("fired")]}
+                    for acc in se.account_ids(side) if se.columns_of(side, acc, i.id)[i.col("fired")]}
              for side in ("sender", "receiver")}
     assert {"I-01", "I-02", "I-03", "I-05"} <= fired["sender"] and {"I-01", "I-03", "I-19"} <= fired["receiver"]
 

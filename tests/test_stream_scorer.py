@@ -102,6 +102,22 @@ def test_network_evidence_is_periodic_until_refreshed(streamed):
     assert any(sc.score("receiver", a)[0] > before[a][0] + 1e-6 for a in before)
 
 
+def test_network_refresh_in_another_process_gives_the_same_evidence(streamed):
+    """The service computes the network evidence in a spawned process over its own connection to
+    the store (kalasag.service.scorer.network_job): the same columns as in process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from kalasag.service.scorer import lower_priority, network_job
+
+    sc, _ = streamed
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority,
+                             initargs=(5,)) as pool:
+        cache = pool.submit(network_job, sc.config, sc.store.reopen_spec(), sc.applied_seq, 0, None).result()
+    assert cache.seq == sc.network.seq == sc.applied_seq
+    assert cache.columns == sc.network.columns and any(cache.columns["receiver"].values())
+
+
 # ---- restart --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("snapshot_at", [None, "foreground", "background"])
 def test_restart_gives_the_state_of_an_uninterrupted_run(world, tmp_path, snapshot_at):
@@ -246,7 +262,7 @@ def test_snapshot_codec_holds_data_never_code():
     assert back[("a", "b")] == [1, None, 2.5, 1 << 80] and back["s"] == {"x", "y"}
     with pytest.raises(codec.SnapshotError, match="another configuration"):
         codec.decode(codec.encode(state, "d1"), "d2")
-    evil = codec.MAGIC + b'[{"format": 1, "config": "d1"}, ["O", "Popen", "rm -rf /"]]'
+    evil = codec.MAGIC + b'[{"format": %d, "config": "d1"}, ["O", "Popen", "rm -rf /"]]' % codec.FORMAT_VERSION
     with pytest.raises(codec.SnapshotError, match="not a state class"):
         codec.decode(evil, "d1")
     with pytest.raises(codec.SnapshotError):

@@ -67,6 +67,20 @@ def start_server(state: Path, log: Path, extra: list[str]) -> tuple[subprocess.P
     return proc, url, key
 
 
+def scorer_stats(url: str, key: str) -> dict:
+    """The server's own numbers after the phase (/metrics: StreamScorer.stats(), RSS)."""
+    try:
+        text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=30).text
+    except httpx.HTTPError as exc:
+        return {"error": str(exc)}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("kalasag_scorer_", "process_resident_memory_bytes")):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--phases", nargs="+", default=["single:3000:300", "batch:3000:300"])
@@ -103,7 +117,8 @@ def main() -> int:
         print(f"phase {phase}: {' '.join(cmd)}", flush=True)
         subprocess.run(cmd, check=False)
         result = json.loads(out.read_text())
-        result.update(uptime_before=before, uptime_after=uptime(), phase=phase)
+        result.update(uptime_before=before, uptime_after=uptime(), phase=phase, serve_args=args.serve_args,
+                      scorer_stats=scorer_stats(url, key))
         out.write_text(json.dumps(result, indent=2))
         results.append(result)
     if server is not None:

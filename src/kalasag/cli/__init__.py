@@ -227,10 +227,16 @@ def list_indicators() -> None:
     Example: [bold]kalasag indicators[/bold]
     """
     from kalasag.indicators import INDICATORS
+    from kalasag.model import load_config
+    from kalasag.scoring import SCORING_EVIDENCE, weight_for
 
     table = Table("id", "name", "sides", "source", show_lines=False)
     for ind in INDICATORS.values():
         table.add_row(ind.id, ind.name, ", ".join(ind.sides), ind.source.split()[0] if ind.source else "")
+    config = load_config()
+    for ev_id, (ref, _source) in SCORING_EVIDENCE.items():   # computed by the scoring room (docs/scoring.md)
+        sides = [s for s in ("sender", "receiver") if weight_for(config, ev_id, s)]
+        table.add_row(ev_id, ref.name, ", ".join(sides), "docs/scoring.md")
     out.print(table)
 
 

@@ -215,7 +215,10 @@ def _spark_session(master: str | None, conf: dict[str, str] | None):  # noqa: AN
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit already chose the master
     settings = dict(SPARK_DEFAULTS)
     if master and master.startswith("sc://"):
+        # Spark Connect: the server owns the cluster settings (and must have Splink's jar: docs/scale.md);
+        # a client may only set session (spark.sql.*) settings
         builder = builder.remote(master)
+        settings = {k: v for k, v in settings.items() if k.startswith("spark.sql.")}
     else:
         if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
             raise EngineError("the spark engine needs Java 17 or 21 (set JAVA_HOME or put java on PATH)")

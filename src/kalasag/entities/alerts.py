@@ -72,6 +72,8 @@ def _aggregate_keys(entities: Any, scores_df: Any, by: str, config: KalasagConfi
     """The `by` groups (entity or household) whose aggregate score on one side reaches
     `[entities] alert_min_aggregate_score` (computed in the engine when `entities` is an Ibis table)."""
     threshold = config.entities.alert_min_aggregate_score
+    if by == "household_id" and config.entities.household_alert_min_aggregate_score is not None:
+        threshold = config.entities.household_alert_min_aggregate_score
     if not threshold:
         return []
     if isinstance(entities, pd.DataFrame):
@@ -156,6 +158,8 @@ def household_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: A
     m = _members(entities, scored_alerts_df, scores_df, "household_id", config)
     rows = []
     floor = config.entities.alert_min_aggregate_score
+    if config.entities.household_alert_min_aggregate_score is not None:
+        floor = config.entities.household_alert_min_aggregate_score
     if len(m):
         for (hid, side), g in m.groupby(["household_id", "side"], sort=False):
             if g["entity_id"].nunique() < 2:

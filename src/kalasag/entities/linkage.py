@@ -96,6 +96,41 @@ def _settings(config: EntitiesConfig):
     )
 
 
+EXACT_COLUMNS = ("phone_e164", "region", "country")
+# the blocking rules of `_settings` whose pairs may be deterministic links (a shared phone, one account id)
+DETERMINISTIC_BLOCKS = ('l."phone_e164" = r."phone_e164"', 'l."account_id" = r."account_id"')   # the ExactMatch comparisons of `_settings`
+
+
+def exact_u(engine: Engine, records: ir.Table, columns: tuple[str, ...]) -> dict[str, float]:
+    """For each column: the share of pairs of records (both values known) that agree,
+    Σ n_v (n_v − 1) / (M (M − 1)), computed in the engine. Columns where no pair, or every pair,
+    agrees are left out (the share 0 or 1 carries no information, and Splink refuses a u of 0)."""
+    out: dict[str, float] = {}
+    for col in columns:
+        g = records.filter(records[col].notnull()).group_by(col).aggregate(n=ibis._.count())
+        agg = engine.fetch(g.aggregate(m=g.n.sum(), same=(g.n * (g.n - 1)).sum()))
+        m, same = agg["m"].iloc[0], agg["same"].iloc[0]
+        if m is not None and m == m and m > 1 and same and same == same:
+            share = float(same) / (float(m) * (float(m) - 1.0))
+            if 0.0 < share < 1.0:
+                out[col] = share
+    return out
+
+
+def _with_exact_u(model: dict[str, Any], u: dict[str, float]) -> dict[str, Any]:
+    """The Splink model with the u probabilities of the exact-match comparisons in `u` replaced:
+    the first non-null level (exact match) gets u, the last (all other) 1 − u."""
+    for comp in model.get("comparisons", []):
+        name = comp.get("output_column_name")
+        if name not in u:
+            continue
+        levels = [lv for lv in comp.get("comparison_levels", []) if not lv.get("is_null_level")]
+        if len(levels) == 2:
+            levels[0]["u_probability"] = u[name]
+            levels[1]["u_probability"] = 1.0 - u[name]
+    return model
+
+
 def _db_api(engine: Engine):
     if engine.kind == "duckdb":
         from splink import DuckDBAPI
@@ -146,6 +181,12 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
     # few dozen records of one chunk, and then u(country) came out 0.32-0.47 for a true 0.28
     train("u estimation", lambda: linker.training.estimate_u_using_random_sampling(
         max_pairs=config.u_max_pairs, seed=config.seed, min_count_per_level=config.u_min_count_per_level or None))
+    if config.u_exact_for_exact_matches and trained:
+        # the exact-match comparisons (phone, region, country): u is the share of record pairs that
+        # agree, counted over all records (no sampling noise). A shared phone is so rare (u ≈ 1e-6)
+        # that a sample of 1e6 pairs may hold none, and Splink then falls back to a default u.
+        linker = Linker(sdf, _with_exact_u(linker.misc.save_model_to_json(), exact_u(engine, records, EXACT_COLUMNS)),
+                        log_level=None)
     # m by EM: once blocked on phone (learns name/region/country), once on name words and country
     # (learns phone and region; without the country EM took "same country" for the match signal)
     train("EM on phone blocks", lambda: linker.training.estimate_parameters_using_expectation_maximisation(
@@ -164,9 +205,23 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
         linker = Linker(sdf, model, log_level=None)
     try:
         pred = linker.inference.predict(threshold_match_probability=None if not trained else config.predict_threshold)
+        preds = engine.con.table(pred.physical_name)
+        if trained and config.deterministic_before_threshold:
+            # the deterministic links (same phone and compatible names; one account id on both sides)
+            # are made whatever Splink's own probability: the candidate pairs of those two blocking
+            # rules are all predicted (few: a phone is on max_accounts_per_phone records at most), and
+            # predict_threshold is applied to them after the deterministic rule, below. Predicting
+            # every pair of the name blocks too would grow with the square of the largest name block.
+            det_model = linker.misc.save_model_to_json()
+            det_model["blocking_rules_to_generate_predictions"] = [
+                r for r in det_model.get("blocking_rules_to_generate_predictions", [])
+                if str(r.get("blocking_rule", r) if isinstance(r, dict) else r) in DETERMINISTIC_BLOCKS]
+            det_pred = Linker(sdf, det_model, log_level=None).inference.predict(threshold_match_probability=None)
+            extra = engine.con.table(det_pred.physical_name)
+            extra = extra.anti_join(preds, ["unique_id_l", "unique_id_r"]).select(*preds.columns)
+            preds = preds.union(extra)
     except Exception as exc:  # Splink raises many types; one line for the user
         raise LinkageError(f"entity resolution failed in Splink: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    preds = engine.con.table(pred.physical_name)
     # Splink leaves out comparisons it could not use (e.g. a column that is NULL throughout):
     # put their columns back as "no information"
     fill: dict[str, Any] = {}
@@ -203,6 +258,8 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
             det | same_account, 1.0, ibis.ifelse(veto | ibis.literal(not trained), 0.0, preds.match_probability)
         ),
     )
+    if trained and config.deterministic_before_threshold:
+        preds = preds.filter(preds.deterministic | (preds.splink_probability >= config.predict_threshold))
     preds = engine.materialize(preds)
     edges = db_api.register(_native(engine, preds))
     from splink.clustering import cluster_pairwise_predictions_at_threshold

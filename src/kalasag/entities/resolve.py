@@ -122,10 +122,33 @@ def _components(edges: pd.DataFrame, nodes: list[str]) -> dict[str, str]:
 
 
 # household edge kinds, strongest first (the order of the evidence shown per entity)
-HOUSEHOLD_KINDS = ("phone", "surname_region", "surname_payers", "shared_payers")
+HOUSEHOLD_KINDS = ("phone", "surname_region", "surname_payers", "shared_payers", "household_payers")
 
 
-def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents: ir.Table, config: EntitiesConfig) -> ir.Table:
+def _payer_rules_on(config: EntitiesConfig) -> bool:
+    return bool(config.household_surname_region_min_shared or config.household_pattern_min_shared
+                or config.household_pattern_min_shared_any_region or config.household_surname_any_region_min_shared
+                or config.household_union_min_shared or config.household_identical_payers_min_shared)
+
+
+def payer_entities(engine: Engine, transfers: ir.Table, re_: ir.Table, config: EntitiesConfig) -> ir.Table:
+    """(s, entity_id, region, surname_core, surname): receiving entity `entity_id` was paid from abroad
+    by payer entity `s` on a receiver record in `region` (hub payers, over
+    household_max_counterparty_degree receiving accounts, left out). Materialized."""
+    foreign = transfers.filter(transfers.sender_country != transfers.receiver_country)
+    cp = foreign.select(r=transfers.receiver_id.cast("string"), s=transfers.sender_id.cast("string")).distinct()
+    deg = cp.group_by("s").aggregate(deg=ibis._.count())
+    cp = cp.join(deg, "s").filter(ibis._.deg <= config.household_max_counterparty_degree).select("r", "s")
+    # count payers as persons: a payer's accounts that resolve to one entity count once
+    payer = re_.filter(re_.side == "sender").select(s=re_.account_id, payer=re_.entity_id)
+    cp = cp.join(payer, "s").select("r", s=ibis._.payer).distinct()
+    rec = re_.filter(re_.side == "receiver").select(r=re_.account_id, entity_id=re_.entity_id,
+                                                      region=re_.region, surname_core=re_.surname_core, surname=re_.surname)
+    return engine.materialize(cp.join(rec, "r").select("s", "entity_id", "region", "surname_core", "surname").distinct())
+
+
+def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents: ir.Table, config: EntitiesConfig,
+                    cpe: ir.Table | None = None) -> ir.Table:
     """Entity pairs (a < b) with the reason that puts them in one household (Ibis)."""
     re_ = records.join(ents.select("unique_id", "entity_id"), "unique_id")
     parts: list[ir.Table] = []
@@ -135,18 +158,9 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
         j = p.join(q, (p.phone_e164 == q.phone_e164) & (p.entity_id < q.entity_id))
         parts.append(j.select(a=p.entity_id, b=q.entity_id, kind=ibis.literal("phone"),
                               reason=ibis.literal("shared phone ") + p.phone_e164))
-    if (config.household_surname_region_min_shared or config.household_pattern_min_shared
-            or config.household_pattern_min_shared_any_region or config.household_surname_any_region_min_shared):
-        foreign = transfers.filter(transfers.sender_country != transfers.receiver_country)
-        cp = foreign.select(r=transfers.receiver_id.cast("string"), s=transfers.sender_id.cast("string")).distinct()
-        deg = cp.group_by("s").aggregate(deg=ibis._.count())
-        cp = cp.join(deg, "s").filter(ibis._.deg <= config.household_max_counterparty_degree).select("r", "s")
-        # count payers as persons: a payer's accounts that resolve to one entity count once
-        payer = re_.filter(re_.side == "sender").select(s=re_.account_id, payer=re_.entity_id)
-        cp = cp.join(payer, "s").select("r", s=ibis._.payer).distinct()
-        rec = re_.filter(re_.side == "receiver").select(r=re_.account_id, entity_id=re_.entity_id,
-                                                          region=re_.region, surname_core=re_.surname_core, surname=re_.surname)
-        cpe = engine.materialize(cp.join(rec, "r").select("s", "entity_id", "region", "surname_core", "surname").distinct())
+    if _payer_rules_on(config):
+        if cpe is None:
+            cpe = payer_entities(engine, transfers, re_, config)
         o = cpe.view()
         pairs = cpe.join(o, (cpe.s == o.s) & (cpe.entity_id < o.entity_id))
         pairs = pairs.select(a=cpe.entity_id, b=o.entity_id,
@@ -165,6 +179,20 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
             jaccard=agg.n_shared / (na.n + nb.n - agg.n_shared),
             overlap=agg.n_shared / ibis.least(na.n, nb.n),
         )
+        if config.household_match_any_record:
+            # region and surname of an entity: those of any of its receiver records, not only of the
+            # records the common payers paid (a relative's second account may lie in the family's province)
+            ef = re_.filter(re_.side == "receiver").select("entity_id", "region", "surname_core").distinct()
+            ra, rb = ef.view(), ef.view()
+            j = agg.select("a", "b").join(ra, agg.a == ra.entity_id).join(rb, ibis._.b == rb.entity_id)
+            j = j.select("a", "b",
+                         region=ibis.ifelse((ra.region == rb.region).fill_null(False), ra.region, ibis.null("string")),
+                         same_surname=(ra.surname_core == rb.surname_core).fill_null(False))
+            j = j.group_by(["a", "b"]).aggregate(region_any=j.region.max(), surname_any=j.same_surname.any())
+            agg = agg.left_join(j, ["a", "b"])
+            agg = agg.select("n_shared", "surname", "jaccard", "overlap", a=agg.a, b=agg.b,
+                             region=agg.region.fill_null(agg.region_any),
+                             same_surname=agg.same_surname | agg.surname_any.fill_null(False))
         agg = engine.materialize(agg)
         if config.household_surname_region_min_shared:
             f = agg.filter(agg.same_surname & agg.region.notnull() & (agg.n_shared >= config.household_surname_region_min_shared))
@@ -183,6 +211,12 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
             parts.append(f.select("a", "b", kind=ibis.literal("shared_payers"),
                                   reason=ibis.literal("same region ") + f.region + ", "
                                   + f.n_shared.cast("string") + " common foreign payers"))
+        if config.household_identical_payers_min_shared:
+            f = agg.filter(agg.region.notnull() & (agg.jaccard >= 1.0)
+                           & (agg.n_shared >= config.household_identical_payers_min_shared))
+            parts.append(f.select("a", "b", kind=ibis.literal("shared_payers"),
+                                  reason=ibis.literal("same region ") + f.region + ", the same "
+                                  + f.n_shared.cast("string") + " foreign payer(s), and no other"))
         if config.household_pattern_min_shared_any_region:
             f = agg.filter((agg.n_shared >= config.household_pattern_min_shared_any_region)
                            & (agg.jaccard >= config.household_any_region_min_jaccard))
@@ -192,6 +226,110 @@ def household_edges(engine: Engine, transfers: ir.Table, records: ir.Table, ents
     if not parts:
         return engine.from_records(typed_records(pd.DataFrame({c: [] for c in ("a", "b", "kind", "reason")})))
     return engine.materialize(ibis.union(*parts))
+
+
+def household_union_edges(engine: Engine, cpe: ir.Table, re_: ir.Table, members: pd.DataFrame,
+                          config: EntitiesConfig) -> pd.DataFrame:
+    """The household-level payer rule (`household_payers`): an entity joins a household of two
+    entities or more (`members`: entity_id, hid) when at least `household_union_min_shared` of its
+    foreign payers also pay the household (the union of the payers of its entities), these make up at
+    least `household_union_min_overlap` of the entity's payers, and the entity shares a region with
+    the household (any receiver record), or, with `household_union_surname_any_region`, its
+    surname. Each entity joins at most one household (the one sharing the most payers), so the rule
+    does not chain households together. Returns edges a (entity), b (household root), kind, reason."""
+    cols = ("a", "b", "kind", "reason")
+    if not config.household_union_min_shared or not len(members):
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+    mt = engine.from_records(typed_records(members[["entity_id", "hid"]]))
+    pay = cpe.select("s", "entity_id").distinct()
+    hp = pay.join(mt, "entity_id").select("s", "hid", member=ibis._.entity_id).distinct()
+    cand = pay.select("s", e=pay.entity_id).join(hp, "s")
+    own = mt.select(e=mt.entity_id, own_hid=mt.hid)
+    cand = cand.left_join(own, "e").drop("e_right")
+    cand = cand.filter(cand.own_hid.isnull() | (cand.own_hid != cand.hid))
+    agg = cand.group_by(["e", "hid"]).aggregate(n_shared=cand.s.nunique(), n_members=cand.member.nunique())
+    npay = pay.group_by("entity_id").aggregate(n=pay.s.nunique())
+    agg = agg.join(npay, agg.e == npay.entity_id).drop("entity_id")
+    agg = agg.mutate(overlap=agg.n_shared / agg.n)
+    agg = agg.filter((agg.n_shared >= config.household_union_min_shared) & (agg.overlap >= config.household_union_min_overlap))
+    # places and surnames: every receiver record of the entity, and of the household's entities
+    ef = re_.filter(re_.side == "receiver").select("entity_id", "region", "surname_core", "surname").distinct()
+    he = ef.join(mt, "entity_id").select("hid", h_region=ibis._.region, h_surname=ibis._.surname_core)
+    ee = ef.select(e=ef.entity_id, e_region=ef.region, e_surname=ef.surname_core, surname=ef.surname)
+    j = agg.select("e", "hid").join(ee, "e").join(he, "hid")
+    j = j.select("e", "hid", "surname",
+                 region=ibis.ifelse((j.e_region == j.h_region).fill_null(False), j.e_region, ibis.null("string")),
+                 same_surname=(j.e_surname == j.h_surname).fill_null(False))
+    j = j.group_by(["e", "hid"]).aggregate(region=j.region.max(), same_surname=j.same_surname.any(),
+                                          surname=j.surname.max())
+    agg = agg.join(j, ["e", "hid"])
+    ok = agg.region.notnull()
+    if config.household_union_surname_any_region:
+        ok = ok | agg.same_surname
+    df = engine.fetch(agg.filter(ok).select("e", "hid", "n_shared", "n_members", "n", "region", "same_surname", "surname"))
+    if not len(df):
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
+    df = df.sort_values(["e", "n_shared", "n_members", "hid"], ascending=[True, False, False, True]).drop_duplicates("e")
+    df = df.reset_index(drop=True)
+    where = [f"same region {r}" if isinstance(r, str) else f"surname '{sn}'" for r, sn in zip(df["region"], df["surname"])]
+    reason = [f"{w}, {int(k)} of its {int(n)} foreign payers also pay the household ({int(m)} of its entities)"
+              for w, k, n, m in zip(where, df["n_shared"], df["n"], df["n_members"])]
+    return pd.DataFrame({"a": df["e"].astype("string"), "b": df["hid"].astype("string"),
+                         "kind": "household_payers", "reason": pd.Series(reason, dtype="string")})
+
+
+def assign_households(engine: Engine, transfers: ir.Table, records: ir.Table, ents: ir.Table,
+                      cfg: EntitiesConfig) -> tuple[ir.Table, pd.DataFrame]:
+    """Households over the entities `ents` (unique_id, account_id, side, entity_id, match_probability,
+    link_evidence): the entity table with household_id and household_evidence, and the households."""
+    re_ = records.join(ents.select("unique_id", "entity_id"), "unique_id")
+    cpe = payer_entities(engine, transfers, re_, cfg) if _payer_rules_on(cfg) else None
+    hh = engine.fetch(household_edges(engine, transfers, records, ents, cfg, cpe=cpe))
+    nodes = sorted(set(hh["a"]).union(hh["b"])) if len(hh) else []
+    comp = _components(hh, nodes)
+    if cfg.household_union_min_shared and cpe is not None and len(hh):
+        # second pass: an entity against the union of the payers of a household found above
+        members = pd.DataFrame({"entity_id": list(comp), "hid": [comp[n] for n in comp]})
+        un = household_union_edges(engine, cpe, re_, members, cfg)
+        if len(un):
+            hh = pd.concat([hh, un], ignore_index=True)
+            nodes = sorted(set(hh["a"]).union(hh["b"]))
+            comp = _components(hh, nodes)
+    # households: components over entities of the household edges
+    hh["household"] = [comp[a] for a in hh["a"]]
+    # evidence per entity: its first reasons (strongest kind first)
+    order = {k: i for i, k in enumerate(HOUSEHOLD_KINDS)}
+    long = pd.concat(
+        [hh.assign(entity_id=hh["a"], other=hh["b"]), hh.assign(entity_id=hh["b"], other=hh["a"])], ignore_index=True
+    )
+    if len(long):
+        long["rank"] = long["kind"].map(order)
+        long = long.sort_values(["entity_id", "rank", "other"])
+        ev = long.groupby("entity_id").head(3).groupby("entity_id").apply(
+            lambda g: "; ".join(f"{r} with {o}" for r, o in zip(g["reason"], g["other"])), include_groups=False
+        )
+        ent_hh = pd.DataFrame({"entity_id": ev.index.astype("string"),
+                               "household_id": ["H:" + comp[e][2:] for e in ev.index],
+                               "household_evidence": pd.Series(ev.values, dtype="string")})
+        households = (
+            long.assign(household_id="H:" + long["household"].str[2:])
+            .groupby("household_id")
+            .agg(entity_ids=("entity_id", lambda s: ";".join(sorted(set(s)))),
+                 reason=("kind", lambda s: ";".join(sorted(set(s), key=order.get))))
+            .reset_index()
+        )
+    else:
+        ent_hh = pd.DataFrame({"entity_id": pd.Series(dtype="string"), "household_id": pd.Series(dtype="string"),
+                               "household_evidence": pd.Series(dtype="string")})
+        households = pd.DataFrame({c: pd.Series(dtype="string") for c in HOUSEHOLD_COLUMNS})
+    ht = engine.from_records(typed_records(ent_hh))
+    e = ents.left_join(ht, "entity_id").drop("entity_id_right")
+    e = e.select(
+        "account_id", "side", "entity_id", "match_probability", "link_evidence",
+        household_id=e.household_id.fill_null(ibis.literal("H:") + e.entity_id.substr(2)),
+        household_evidence=e.household_evidence.fill_null("no household link"),
+    )
+    return engine.materialize(e), households[list(HOUSEHOLD_COLUMNS)]
 
 
 class _Bar:
@@ -248,45 +386,8 @@ def _resolve(engine: Engine, transfers: ir.Table, cfg: EntitiesConfig, bar: _Bar
     links["evidence"] = [describe_link(r) for r in links.to_dict("records")] if len(links) else pd.Series(dtype="string")
     ents = engine.materialize(_entity_table(engine, records, run.clusters, links))
 
-    # households: components over entities of the household edges
-    hh = engine.fetch(household_edges(engine, transfers, records, ents, cfg))
-    nodes = sorted(set(hh["a"]).union(hh["b"])) if len(hh) else []
-    comp = _components(hh, nodes)
-    hh["household"] = [comp[a] for a in hh["a"]]
-    # evidence per entity: its first reasons (strongest kind first)
-    order = {k: i for i, k in enumerate(HOUSEHOLD_KINDS)}
-    long = pd.concat(
-        [hh.assign(entity_id=hh["a"], other=hh["b"]), hh.assign(entity_id=hh["b"], other=hh["a"])], ignore_index=True
-    )
-    if len(long):
-        long["rank"] = long["kind"].map(order)
-        long = long.sort_values(["entity_id", "rank", "other"])
-        ev = long.groupby("entity_id").head(3).groupby("entity_id").apply(
-            lambda g: "; ".join(f"{r} with {o}" for r, o in zip(g["reason"], g["other"])), include_groups=False
-        )
-        ent_hh = pd.DataFrame({"entity_id": ev.index.astype("string"),
-                               "household_id": ["H:" + comp[e][2:] for e in ev.index],
-                               "household_evidence": pd.Series(ev.values, dtype="string")})
-        households = (
-            long.assign(household_id="H:" + long["household"].str[2:])
-            .groupby("household_id")
-            .agg(entity_ids=("entity_id", lambda s: ";".join(sorted(set(s)))),
-                 reason=("kind", lambda s: ";".join(sorted(set(s), key=order.get))))
-            .reset_index()
-        )
-    else:
-        ent_hh = pd.DataFrame({"entity_id": pd.Series(dtype="string"), "household_id": pd.Series(dtype="string"),
-                               "household_evidence": pd.Series(dtype="string")})
-        households = pd.DataFrame({c: pd.Series(dtype="string") for c in HOUSEHOLD_COLUMNS})
-    ht = engine.from_records(typed_records(ent_hh))
-    e = ents.left_join(ht, "entity_id").drop("entity_id_right")
-    e = e.select(
-        "account_id", "side", "entity_id", "match_probability", "link_evidence",
-        household_id=e.household_id.fill_null(ibis.literal("H:") + e.entity_id.substr(2)),
-        household_evidence=e.household_evidence.fill_null("no household link"),
-    )
-    entities = engine.materialize(e)
+    entities, households = assign_households(engine, transfers, records, ents, cfg)
     timings["households"] = time.perf_counter() - t0
     bar.next("done")
-    return EntityResult(entities=entities, households=households[list(HOUSEHOLD_COLUMNS)], records=records,
+    return EntityResult(entities=entities, households=households, records=records,
                         links=links, model=run.parameters, timings=timings, notes=run.notes)

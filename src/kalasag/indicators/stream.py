@@ -3,7 +3,7 @@
 `StreamEvidence` holds, per side and account, the base counters and one `StreamState` per
 indicator with a stream form (`Indicator.stream`); `apply(seq, record)` folds in one canonical
 transfer (the output of `kalasag.ingest.validate_record`) in O(1) amortized per indicator, and
-`indicator_columns` / `columns` return the same evidence columns as `compute_evidence` would for
+`columns_of` / `columns` return the same evidence columns as `compute_evidence` would for
 the transfers applied so far. The decision is each indicator's `decide` over `ops.SCALAR`; the
 per-transfer flags are Context.build's, through the same functions (`night_flag`, `round_flag`,
 `keyword_of`, `pair_flags`, the name rule over `ops.Text`).
@@ -21,6 +21,13 @@ What is exact, and how (docs/service.md, "Parity with batch"):
   evidence changes, its counterparts are marked stale and `dirty` (their scores must be recomputed).
 - Indicators without a stream form (graph and population evidence) are not here: the service
   refreshes them periodically with the batch code.
+- The state horizon (`horizon`, seconds; 0 = keep everything): an account side whose transfers span
+  more than `horizon × (1 + compact_slack)` is queued and later *compacted* (`compact`): rebuilt from
+  its log restricted to the last `horizon` before its latest transfer, so it again holds exactly
+  what batch computes over that period. An account without a transfer in the last `horizon` (of
+  the latest time seen) is dropped; a sender–receiver pair not seen for between one and two
+  horizons is forgotten. Memory is bounded by the active accounts × (1 + slack) horizons; while the
+  data spans less than the horizon nothing is compacted and the result is exactly batch's.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from kalasag.indicators.timezones import local_hour_of
 from kalasag.indicators.windows import exact, from_exact
 from kalasag.model import SIDES, KalasagConfig
 
-History = Callable[[str, str, int], Iterable[tuple[int, Mapping[str, Any]]]]
+History = Callable[..., Iterable[tuple[int, Mapping[str, Any]]]]   # (side, account, upto[, since]) → (seq, record)
 _MISSING = object()
 
 
@@ -161,12 +168,14 @@ class AccountSide:
     """One account on one side: base counters (every transfer), indicator states (watched ones) and
     the current decisions (fired, strength per stream indicator; derived, not snapshotted)."""
 
-    __slots__ = ("n", "xusd", "first_us", "last_us", "first", "last", "last_ts", "cps", "states",
+    __slots__ = ("n", "xusd", "first_us", "last_us", "first", "last", "last_ts", "cps", "states", "cut", "seq0",
                  "fired", "strength", "src", "stale")
-    _persist = ("n", "xusd", "first_us", "last_us", "first", "last", "last_ts", "cps", "states")
+    _persist = ("n", "xusd", "first_us", "last_us", "first", "last", "last_ts", "cps", "states", "cut", "seq0")
 
     def __init__(self, n_indicators: int = 0) -> None:
         self.n = self.xusd = self.first_us = self.last_us = self.last_ts = 0
+        self.cut = 0    # after a compaction: only transfers at or after this time (epoch s) are held
+        self.seq0 = 0   # … and they all have a log position ≥ seq0 (where a rebuild starts reading)
         self.first = self.last = ""
         self.cps: set[str] = set()
         self.states: list[Any] | None = None   # created with the first watched transfer
@@ -183,7 +192,7 @@ class AccountSide:
 class _Spec:
     """One stream indicator on one side: its compiled decision and what depends on it."""
 
-    __slots__ = ("k", "id", "ind", "p", "full", "score", "absent", "dep", "reads", "fcol", "scol")
+    __slots__ = ("k", "id", "ind", "p", "full", "score", "absent", "dep", "reads", "fcol", "scol", "gone")
 
     def __init__(self, k: int, ind: Any, p: Any, side: str) -> None:
         self.k, self.id, self.ind, self.p = k, ind.id, ind, p
@@ -192,17 +201,46 @@ class _Spec:
         self.absent = ind.stream_columns(None, p, side)
         self.dep = getattr(ind, "dependent_side", {}).get(side)           # whose evidence reads this one
         self.reads = tuple(ind.col(c) for c in getattr(ind, "dependent_reads", ()))  # … which columns
+        # what a counterpart read reads of an account the state horizon dropped: nothing (zeros)
+        self.gone = {**{c: 0 for c in self.reads}, **self.absent}
         self.fcol, self.scol = ind.col("fired"), ind.col("strength")
 
 
 class StreamEvidence:
     """Per-account incremental evidence for every indicator with a stream form (see module doc)."""
 
-    def __init__(self, config: KalasagConfig, history: History | None = None, max_lateness: int | None = None) -> None:
+    def __init__(self, config: KalasagConfig, history: History | None = None, max_lateness: int | None = None,
+                 horizon: int | None = None, compact_slack: float | None = None,
+                 on_evict: Callable[[str, str], None] | None = None) -> None:
+        """`horizon` (seconds, 0: keep everything) and `compact_slack` default to the config's
+        [service] state_horizon_days and state_compact_slack; compaction needs `history`."""
         self.config = config
         self.history = history
         svc = getattr(config, "service", None)
         self.max_lateness = int(max_lateness if max_lateness is not None else (svc.max_lateness_seconds if svc else 0))
+        if horizon is None:
+            horizon = int(round(float(getattr(svc, "state_horizon_days", 0) or 0) * 86400))
+        if compact_slack is None:
+            compact_slack = float(getattr(svc, "state_compact_slack", 2.0))
+        self.horizon = int(horizon) if history is not None else 0
+        self.compact_at = int(self.horizon * (1 + compact_slack)) if self.horizon else 0
+        self.on_evict = on_evict
+        self.clock = 0          # the latest transfer time seen (epoch s)
+        self.last_seq = 0       # the highest log position applied
+        self.due: dict[tuple[str, str], None] = {}   # account sides waiting for compaction (in order)
+        self._pairs_old: dict[tuple[str, str], list] = {}   # the previous generation of the pair table
+        self._pairs_gen = 0     # when the current generation started (epoch s)
+        self._trash: list[Any] = []     # dropped generations, freed a slice at a time
+        self._sweep: list[tuple[str, str]] = []   # accounts left to check for inactivity
+        self._sweep_at = 0
+        # a large account's compaction in progress, built a slice at a time:
+        # [side, account, cut, upto, rows (ts, seq, record), position, new AccountSide]
+        self._building: list | None = None
+        self._history_since: bool | None = None
+        # counterparts of dropped accounts, to compact before anything else; until they are, the
+        # dropped accounts' last evidence (the columns they read) is kept as a ghost
+        self._urgent: dict[tuple[str, str], None] = {}
+        self._ghosts: dict[tuple[str, str], dict[str, Any]] = {}
         self.params = {i.id: i.params(config) for i in INDICATORS.values()}
         self.unknown_unrelated = bool(self.params["I-05"].unknown_counts_as_unrelated)
         self.inds = {s: [i for i in INDICATORS.values() if i.stream and s in i.sides] for s in SIDES}
@@ -215,20 +253,33 @@ class StreamEvidence:
         self._core_fn = {s: compile_mapping(lambda m, X, s=s: core_rule(m, s, X)) for s in SIDES}
         self.prep = RecordPrep(config)
         self.accounts: dict[str, dict[str, AccountSide]] = {s: {} for s in SIDES}
-        self.pairs: dict[tuple[str, str], list] = {}   # (sender, receiver) → [relation, transfers]
+        self.pairs: dict[tuple[str, str], list] = {}   # (sender, receiver) → [relation, transfers, last time]
         self.dirty: set[tuple[str, str]] = set()
-        self.counters = {"applied": 0, "late_exact": 0, "late_approximate": 0, "relation_changes": 0, "rebuilds": 0}
+        self.counters = {"applied": 0, "late_exact": 0, "late_approximate": 0, "relation_changes": 0, "rebuilds": 0,
+                         "compactions": 0, "evicted": 0, "compaction_seconds": 0.0}
 
     # ---- folding in ---------------------------------------------------------------------------
     def apply(self, seq: int, rec: Mapping[str, Any]) -> Tx:
         """Fold in one canonical transfer (log position `seq`); returns its prepared form."""
         tx = self.prep(rec, seq)
+        if seq > self.last_seq:
+            self.last_seq = seq
+        if tx.ts > self.clock:
+            self.clock = tx.ts
+            if self.horizon and tx.ts - self._pairs_gen >= self.horizon:
+                self._rotate_pairs(tx.ts)
         key = (tx.sender_id, tx.receiver_id)
         pr = self.pairs.get(key)
+        if pr is None and self._pairs_old:
+            pr = self._pairs_old.pop(key, None)
+            if pr is not None:
+                self.pairs[key] = pr
         flip = False
         if pr is None:
-            self.pairs[key] = [tx.rel, 1]
+            self.pairs[key] = [tx.rel, 1, tx.ts]
         else:
+            if tx.ts > pr[2]:
+                pr[2] = tx.ts
             old = pr[0]
             new = old if tx.rel is None else (tx.rel if old is None or tx.rel > old else old)
             if new != old:
@@ -250,6 +301,8 @@ class StreamEvidence:
                 if late:
                     self.counters["late_approximate"] += 1
                 self._add(a, side, tx.moved(a.last_ts) if late else tx, cp)
+            if self.compact_at and a.last_ts - a.first_us // 1_000_000 > self.compact_at:
+                self.due[(side, acc)] = None
         self.counters["applied"] += 1
         # evidence other accounts read (I-03 of the receiver, I-04 of the sender) first: a change
         # reaches the counterparts (stale, dirty) before anybody's score is computed
@@ -274,7 +327,11 @@ class StreamEvidence:
             return
         if a.states is None:
             a.states = [i.new_state(side, self.params) for i in self.inds[side]]
-        rel = self.pairs[(tx.sender_id, tx.receiver_id)][0]
+        key = (tx.sender_id, tx.receiver_id)
+        pr = self.pairs.get(key)
+        if pr is None:
+            pr = self._pairs_old.get(key)
+        rel = tx.rel if pr is None else pr[0]   # (a pair forgotten by the horizon: this transfer's)
         if rel is None:
             related, unrelated = None, self.unknown_unrelated
         else:
@@ -285,19 +342,281 @@ class StreamEvidence:
                 stale |= 1 << k
         a.stale = stale
 
-    def _rebuild(self, side: str, acc: str, upto: int) -> None:
-        """Rebuild one account's side from its log (up to `upto`), in timestamp order."""
+    def _rebuild(self, side: str, acc: str, upto: int, cut: int | None = None) -> AccountSide:
+        """Rebuild one account's side from its log (up to `upto`), in timestamp order: only its
+        transfers at or after `cut` (default: the account's current cut; 0 = all)."""
         self.counters["rebuilds"] += 1
-        rows = [(seq, rec) for seq, rec in self.history(side, acc, upto) if seq <= upto]
-        txs = sorted((self.prep(rec, seq) for seq, rec in rows), key=lambda t: (t.ts, t.seq))
+        self._cancel_build(side, acc)
         old = self.accounts[side].get(acc)
+        if cut is None:
+            cut = old.cut if old is not None else 0
+        seq0 = old.seq0 if old is not None else 0
+        rows = self._read(side, acc, upto, seq0)
+        txs = sorted((tx for tx in (self.prep(rec, seq) for seq, rec in rows if seq <= upto) if tx.ts >= cut),
+                     key=lambda t: (t.ts, t.seq))
         a = AccountSide(len(self.specs[side]))
+        if cut:
+            a.cut = cut
+            a.seq0 = min((t.seq for t in txs), default=upto + 1)
         for tx in txs:
             self._add(a, side, tx, tx.receiver_id if side == "sender" else tx.sender_id)
         if old is not None:
             a.src = old.src  # previous evidence: changes still reach the dependants
         self.accounts[side][acc] = a
         self.dirty.add((side, acc))
+        return a
+
+    def _read(self, side: str, acc: str, upto: int, since: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
+        """The account's log entries with since ≤ seq ≤ upto (`history` may not take `since`)."""
+        if not since:
+            return self.history(side, acc, upto)
+        if self._history_since is None:
+            import inspect
+
+            try:
+                params = inspect.signature(self.history).parameters.values()
+                self._history_since = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 4 \
+                    or any(p.kind == p.VAR_POSITIONAL for p in params)
+            except (TypeError, ValueError):
+                self._history_since = False
+        if self._history_since:
+            return self.history(side, acc, upto, since)
+        return [(s, r) for s, r in self.history(side, acc, upto) if s >= since]
+
+    # ---- the state horizon (module doc) ---------------------------------------------------------
+    def _rotate_pairs(self, now: int) -> None:
+        """A new generation of the pair table: pairs not seen since the previous rotation (between
+        one and two horizons) are forgotten (freed a slice at a time by `compact`)."""
+        if self._pairs_gen:
+            if self._pairs_old:
+                self._trash.append(self._pairs_old)
+            self._pairs_old = self.pairs
+            self.pairs = {}
+        self._pairs_gen = now
+
+    def pair_count(self) -> int:
+        return len(self.pairs) + len(self._pairs_old)
+
+    def pair(self, sender: str, receiver: str) -> list | None:
+        """[relation, transfers, last time] of a pair, or None."""
+        key = (sender, receiver)
+        return self.pairs.get(key) or self._pairs_old.get(key)
+
+    def compact(self, budget: float | None = None, clock: Callable[[], float] | None = None) -> int:
+        if not self.horizon or self.history is None:
+            return 0
+        import time as _time
+
+        t0 = _time.perf_counter()
+        try:
+            return self._compact(budget, clock or _time.perf_counter)
+        finally:
+            self.counters["compaction_seconds"] += _time.perf_counter() - t0
+
+    def _compact(self, budget: float | None, clock: Callable[[], float]) -> int:
+        """Work off the horizon: rebuild queued account sides over their last horizon, drop
+        accounts without a transfer in the last horizon, free forgotten pairs. Stops when `budget`
+        seconds have passed (None: all of it, with a sweep over every account). Accounts are checked
+        for inactivity in sweeps started every horizon / 8 of stream time. Returns how many account
+        sides it rebuilt or dropped."""
+        end = None if budget is None else clock() + budget
+        done = 0
+        while self._trash and (end is None or clock() < end):
+            d = self._trash[-1]
+            for _ in range(min(len(d), 2000)):
+                d.popitem()
+            if not d:
+                self._trash.pop()
+        urgent = self._urgent
+        while urgent and (end is None or clock() < end):
+            side, acc = key = next(iter(urgent))
+            del urgent[key]
+            a = self.accounts[side].get(acc)
+            cut = self.clock - self.horizon
+            if a is not None and a.first_us // 1_000_000 < cut:
+                self._compact_one(side, acc, cut)
+                done += 1
+        if urgent:
+            return done
+        self._ghosts.clear()
+        if self._building is not None:
+            if not self._build(end, clock):
+                return done
+            done += 1
+        due = self.due
+        while due and (end is None or clock() < end):
+            side, acc = key = next(iter(due))
+            del due[key]
+            a = self.accounts[side].get(acc)
+            if a is None or a.last_ts - a.first_us // 1_000_000 <= self.compact_at:
+                continue
+            if budget is not None and a.n > self.SLICE_ABOVE:
+                self._start_build(side, acc, a.last_ts - self.horizon)
+                if not self._build(end, clock):
+                    return done
+            else:
+                self._compact_one(side, acc, a.last_ts - self.horizon)
+            done += 1
+        if budget is None or (not self._sweep and self.clock - self._sweep_at >= self.horizon // 8):
+            self._sweep_at = self.clock
+            self._sweep = [(s, acc) for s in SIDES for acc in self.accounts[s]]
+        limit = self.clock - self.horizon
+        sweep = self._sweep
+        k = 0
+        while sweep and (end is None or k % 32 or clock() < end):
+            side, acc = sweep.pop()
+            k += 1
+            a = self.accounts[side].get(acc)
+            if a is not None and a.last_ts < limit:
+                self._drop(side, acc)
+                done += 1
+                k = 0   # check the clock after every drop
+        if end is None and (urgent or self.due):   # all of it: what the drops queued too
+            done += self._compact(None, clock)
+        return done
+
+    SLICE_ABOVE = 64    # an account holding more transfers is compacted a slice at a time …
+    SLICE_ROWS = 32     # … the clock checked every this many transfers
+
+    def _start_build(self, side: str, acc: str, cut: int) -> None:
+        """Begin compacting a large account side a slice at a time (`_build`); meanwhile the
+        account goes on as it is. A late transfer or a relation change of it (a rebuild) or its
+        dropping cancels the build (it is queued again by its next transfer)."""
+        old = self.accounts[side][acc]
+        upto = self.last_seq
+        rows = self._read(side, acc, upto, old.seq0)
+        rows = sorted(((int(rec["ts_epoch"]), seq, rec) for seq, rec in rows
+                       if seq <= upto and int(rec["ts_epoch"]) >= cut), key=lambda r: (r[0], r[1]))
+        new = AccountSide(len(self.specs[side]))
+        new.cut = cut
+        new.seq0 = min((r[1] for r in rows), default=upto + 1)
+        self._building = [side, acc, cut, upto, rows, 0, new]
+
+    def _build(self, end: float | None, clock: Callable[[], float]) -> bool:
+        """Fold the next slice of the build in progress; True when it is finished (and swapped in)."""
+        side, acc, cut, upto, rows, pos, new = self._building
+        counterpart = "receiver_id" if side == "sender" else "sender_id"
+        n = len(rows)
+        while pos < n:
+            step = self.SLICE_ROWS
+            for ts, seq, rec in rows[pos:pos + step]:
+                tx = self.prep(rec, seq)
+                self._add(new, side, tx, getattr(tx, counterpart))
+            pos += step
+            if end is not None and pos < n and clock() >= end:
+                self._building[5] = pos
+                return False
+        self._building = None
+        old = self.accounts[side].get(acc)
+        if old is None:
+            return True
+        # the account's transfers applied meanwhile (in time order: a late one would have cancelled)
+        tail = self._read(side, acc, self.last_seq, upto + 1)
+        for tx in sorted((t for t in (self.prep(rec, seq) for seq, rec in tail if upto < seq <= self.last_seq)
+                          if t.ts >= cut), key=lambda t: (t.ts, t.seq)):
+            self._add(new, side, tx, getattr(tx, counterpart))
+        before = self._dependants(side, old)
+        new.src = old.src
+        self.accounts[side][acc] = new
+        self.dirty.add((side, acc))
+        self.counters["rebuilds"] += 1
+        self.counters["compactions"] += 1
+        self._touch(before, side)
+        for sp in self.sources[side]:
+            if new.stale >> sp.k & 1:
+                self._evaluate(new, sp)
+        return True
+
+    def _cancel_build(self, side: str, acc: str) -> None:
+        b = self._building
+        if b is not None and b[0] == side and b[1] == acc:
+            self._building = None
+
+    def _dependants(self, side: str, a: AccountSide | None) -> list[tuple[str, str]]:
+        """(side, account) of the counterparts whose evidence reads this account's (I-03, I-04)."""
+        if a is None or a.states is None:
+            return []
+        return [(sp.dep, cp) for sp in self.sources[side] for cp in a.states[sp.k].dependants()]
+
+    def _touch(self, dependants: list[tuple[str, str]], side: str) -> None:
+        for sp in self.sources[side]:
+            bit = 1 << self.position[sp.dep][sp.id]
+            others = self.accounts[sp.dep]
+            for dside, cp in dependants:
+                if dside == sp.dep:
+                    b = others.get(cp)
+                    if b is not None:
+                        b.stale |= bit
+                        self.dirty.add((dside, cp))
+
+    def _compact_one(self, side: str, acc: str, cut: int) -> None:
+        old = self.accounts[side].get(acc)
+        if old is None:
+            return
+        if old.last_ts < cut:   # nothing left after the cut
+            self._drop(side, acc)
+            return
+        before = self._dependants(side, old)
+        a = self._rebuild(side, acc, self.last_seq, cut)
+        self.counters["compactions"] += 1
+        self._touch(before, side)   # also those it no longer counts: they read it again
+        for sp in self.sources[side]:  # evidence others read: a change reaches them now
+            if a.stale >> sp.k & 1:
+                self._evaluate(a, sp)
+
+    def _drop(self, side: str, acc: str) -> None:
+        """Forget an account side without a transfer since `clock − horizon`. Its counterparts that
+        read its evidence (I-03, I-04) and hold transfers older than that are compacted too, so no
+        state reads an account that is gone."""
+        a = self.accounts[side].pop(acc)
+        self._cancel_build(side, acc)
+        self.dirty.discard((side, acc))
+        self.due.pop((side, acc), None)
+        self.counters["evicted"] += 1
+        cut = self.clock - self.horizon
+        dependants = self._dependants(side, a)
+        if dependants:
+            self._ghosts[(side, acc)] = a.src
+            for dside, cp in dependants:
+                b = self.accounts[dside].get(cp)
+                if b is not None and b.first_us // 1_000_000 < cut:
+                    self._urgent[(dside, cp)] = None
+        self._touch(dependants, side)
+        if self.on_evict is not None:
+            self.on_evict(side, acc)
+
+    def trim(self, cut: int, log: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """Hold exactly the transfers at or after `cut` (epoch s), as batch over them: the pair table
+        is rebuilt from `log` (every log entry), accounts without such a transfer are dropped and
+        the others rebuilt. A maintenance operation (and the test of the horizon); `compact` does
+        the same per account and incrementally."""
+        pairs: dict[tuple[str, str], list] = {}
+        for seq, rec in log:
+            if seq > self.last_seq:
+                break
+            tx = self.prep(rec, seq)
+            if tx.ts < cut:
+                continue
+            key = (tx.sender_id, tx.receiver_id)
+            pr = pairs.get(key)
+            if pr is None:
+                pairs[key] = [tx.rel, 1, tx.ts]
+            else:
+                pr[0] = pr[0] if tx.rel is None else (tx.rel if pr[0] is None or tx.rel > pr[0] else pr[0])
+                pr[1] += 1
+                pr[2] = max(pr[2], tx.ts)
+        self.pairs, self._pairs_old, self._trash, self._building = pairs, {}, [], None
+        for side in SIDES:
+            for acc in list(self.accounts[side]):
+                a = self.accounts[side].get(acc)
+                if a is None:
+                    continue
+                if a.last_ts < cut:
+                    self._drop(side, acc)
+                elif a.first_us // 1_000_000 < cut or a.cut < cut:
+                    self._compact_one(side, acc, cut)
+        self._urgent.clear()   # every account was compacted to the cut above
+        self._ghosts.clear()
 
     # ---- evaluating ---------------------------------------------------------------------------
     def _metrics(self, a: AccountSide, sp: _Spec) -> dict[str, Any] | None:
@@ -324,11 +643,24 @@ class StreamEvidence:
     def refresh(self, side: str, acc: str) -> AccountSide | None:
         """The account's side with every decision current (None: no transfer on this side)."""
         a = self.accounts[side].get(acc)
-        if a is not None:
+        if a is not None and a.stale:
+            # `_evaluate` inlined for the indicators nobody else reads (most of them)
             specs = self.specs[side]
-            while a.stale:
-                low = a.stale & -a.stale
-                self._evaluate(a, specs[low.bit_length() - 1])
+            states, fired, strength = a.states, a.fired, a.strength
+            stale = a.stale
+            while stale:
+                low = stale & -stale
+                k = low.bit_length() - 1
+                sp = specs[k]
+                if sp.dep is None:
+                    stale ^= low
+                    m = states[k].metrics(self) if states is not None else None
+                    fired[k], strength[k] = (False, 0.0) if m is None else sp.score(m)
+                else:
+                    a.stale = stale
+                    self._evaluate(a, sp)
+                    stale = a.stale
+            a.stale = stale
         return a
 
     def decisions(self, side: str, acc: str) -> tuple[list[bool], list[float], bool] | None:
@@ -341,10 +673,26 @@ class StreamEvidence:
         return f, a.strength, core
 
     def indicator_columns(self, side: str, acc: str, ind_id: str) -> dict[str, Any]:
-        """One indicator's evidence columns for one account, as compute_evidence would give them."""
+        """One indicator's evidence columns for one account, as compute_evidence would give them
+        (what the counterpart forms — I-03 sender, I-04 receiver — read). With the state horizon, an
+        account a counterpart still holds may since have been dropped or compacted to no evidence:
+        it then reads as zeros (`_Spec.gone`)."""
+        cols = self.columns_of(side, acc, ind_id)
+        if self.horizon:
+            sp = self.specs[side][self.position[side][ind_id]]
+            if cols is sp.absent:
+                return sp.gone
+        return cols
+
+    def columns_of(self, side: str, acc: str, ind_id: str) -> dict[str, Any]:
+        """One indicator's evidence columns for one account, exactly as compute_evidence gives them
+        (no evidence: fired False, strength 0, no metrics)."""
         sp = self.specs[side][self.position[side][ind_id]]
         a = self.accounts[side].get(acc)
         if a is None:
+            ghost = self._ghosts.get((side, acc)) if self._ghosts else None
+            if ghost is not None and sp.id in ghost:
+                return ghost[sp.id]
             return sp.absent
         if sp.dep is not None:
             if a.stale >> sp.k & 1 or sp.id not in a.src:
@@ -368,7 +716,7 @@ class StreamEvidence:
             return None
         row = self.base(side, acc)
         for sp in self.specs[side]:
-            row.update(self.indicator_columns(side, acc, sp.id))
+            row.update(self.columns_of(side, acc, sp.id))
         row["core_rule"] = d[2]
         return row
 
@@ -382,21 +730,28 @@ class StreamEvidence:
     # ---- snapshots ----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """The durable part (decisions and the name caches are rebuilt on load); pairs as columns."""
-        keys = list(self.pairs)
-        vals = list(self.pairs.values())
-        pairs = [[k[0] for k in keys], [k[1] for k in keys], [v[0] for v in vals], [v[1] for v in vals]]
-        return {"accounts": self.accounts, "pairs": pairs, "counters": self.counters}
+        keys = list(self._pairs_old) + list(self.pairs)
+        vals = list(self._pairs_old.values()) + list(self.pairs.values())
+        pairs = [[k[0] for k in keys], [k[1] for k in keys], [v[0] for v in vals], [v[1] for v in vals],
+                 [v[2] for v in vals]]
+        return {"accounts": self.accounts, "pairs": pairs, "counters": self.counters,
+                "horizon": [self.clock, self.last_seq, self._pairs_gen, len(self._pairs_old)]}
 
     def restore(self, data: Mapping[str, Any]) -> None:
         self.accounts = data["accounts"]
-        s, r, rel, n = data["pairs"]
-        self.pairs = {(a, b): [x, y] for a, b, x, y in zip(s, r, rel, n, strict=True)}
-        self.counters = dict(data["counters"])
+        s, r, rel, n, last = data["pairs"]
+        pairs = [((a, b), [x, y, z]) for a, b, x, y, z in zip(s, r, rel, n, last, strict=True)]
+        self.clock, self.last_seq, self._pairs_gen, n_old = data.get("horizon", [0, 0, 0, 0])
+        self._pairs_old = dict(pairs[:n_old])
+        self.pairs = dict(pairs[n_old:])
+        self.counters.update(data["counters"])
         for side in SIDES:
             n_ind = len(self.specs[side])
             for acc, a in self.accounts[side].items():
                 a.reset(n_ind)
                 self.dirty.add((side, acc))
+                if self.compact_at and a.last_ts - a.first_us // 1_000_000 > self.compact_at:
+                    self.due[(side, acc)] = None
 
 
 def _state_classes() -> tuple[type, ...]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import ibis
 import pandas as pd
 
 from kalasag.ingest.errors import InputError
@@ -29,6 +30,23 @@ from kalasag.ingest.reference import currency_codes
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 FX_COLUMNS = ("month", "currency", "usd_per_unit")
+
+
+def nearest_fx_month(month, first, last):
+    """The nearest-month rule, in one place for batch (Ibis columns) and row-level validation (ints):
+    a transfer's month (year * 12 + month - 1) clamped into the months its currency has rates for."""
+    if isinstance(month, int):
+        return first if month < first else last if month > last else month
+    return ibis.greatest(ibis.least(month, last), first)
+
+
+def fx_month_text(month):
+    """'YYYY-MM' of a month index (Ibis column or int) for messages. The int form repeats DuckDB's
+    arithmetic (// floors, % keeps the dividend's sign) so both print the same text."""
+    if isinstance(month, int):
+        r = month % 12 if month >= 0 else -((-month) % 12)
+        return f"{month // 12}-{'0' if r < 9 else ''}{r + 1}"
+    return (month // 12).cast("string") + "-" + ibis.ifelse(month % 12 < 9, "0", "") + (month % 12 + 1).cast("string")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
-from kalasag.ingest.fx import FxTable, load_fx
+from kalasag.ingest.fx import FxTable, fx_month_text, load_fx, nearest_fx_month
 from kalasag.ingest.reference import country_codes, currency_codes
 from kalasag.ingest.validate import (
     AMOUNT_PATTERN,
@@ -303,7 +303,7 @@ class _FxLookup:
         if span is None:
             return None
         lo, hi = span
-        return self.rates.get((currency, lo if month < lo else hi if month > hi else month))
+        return self.rates.get((currency, nearest_fx_month(month, lo, hi)))
 
 
 _FX_CACHE: dict[Any, _FxLookup] = {}
@@ -321,12 +321,6 @@ def _fx_lookup(fx: FxTable | str | Path | None) -> _FxLookup:
         _FX_CACHE.pop(next(iter(_FX_CACHE)))
     lookup = _FX_CACHE[key] = _FxLookup(table)
     return lookup
-
-
-def _month_text(month: int) -> str:
-    """Batch's `fx_month_text` (DuckDB: // floors, % keeps the dividend's sign)."""
-    r = month % 12 if month >= 0 else -((-month) % 12)
-    return f"{month // 12}-{'0' if r < 9 else ''}{r + 1}"
 
 
 _EPOCH_AWARE: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -454,7 +448,7 @@ def validate_record(
         raise RecordRejected(
             "no_fx_rate",
             "currency",
-            f"no FX rate for {currency} in {_month_text(month)} (not guessed; add it with --fx)",
+            f"no FX rate for {currency} in {fx_month_text(month)} (not guessed; add it with --fx)",
         )
 
     out["timestamp"] = iso + "Z"

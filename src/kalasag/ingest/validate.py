@@ -11,6 +11,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
+from kalasag.ingest.fx import fx_month_text, nearest_fx_month
 from kalasag.model.schema import CHANNELS, COLUMN_NAMES, REQUIRED_COLUMNS
 
 P = "_kalasag_"  # prefix of working columns (file columns may not start with it)
@@ -183,7 +184,7 @@ def build_checked(
         t, fx_ranges.fx_first, fx_ranges.fx_last
     )
     month = j[P + "month"]
-    clamped = ibis.greatest(ibis.least(month, j.fx_last), j.fx_first)
+    clamped = nearest_fx_month(month, j.fx_first, j.fx_last)
     j = j.mutate(
         **{
             P + "fx_month": clamped,
@@ -208,12 +209,7 @@ def build_checked(
     channel_bad = j.channel.notnull() & ~j.channel.isin(list(CHANNELS))
     utc = j[P + "utc"]
     amount = j[P + "amount"]
-    fx_month_text = (
-        (j[P + "month"] // 12).cast("string")
-        + "-"
-        + ibis.ifelse(j[P + "month"] % 12 < 9, "0", "")
-        + (j[P + "month"] % 12 + 1).cast("string")
-    )
+    month_text = fx_month_text(j[P + "month"])
     checks: list[tuple[str, ir.BooleanValue, ir.StringValue]] = [
         ("missing_required_field", any_missing, "required field(s) empty: " + missing_list.substr(2)),
         ("unparseable_timestamp", utc.isnull(), j[P + "ts_detail"]),
@@ -253,7 +249,7 @@ def build_checked(
         (
             "no_fx_rate",
             j.fx_rate.isnull(),
-            "no FX rate for " + j.currency + " in " + fx_month_text + " (not guessed; add it with --fx)",
+            "no FX rate for " + j.currency + " in " + month_text + " (not guessed; add it with --fx)",
         ),
     ]
     reason = ibis.cases(*[(cond, code) for code, cond, _ in checks], else_=ibis.null("string"))

@@ -42,7 +42,9 @@ LAYOUTS = {
     # 16 chunks of 16 bits (FAISS IndexBinaryMultiHash / pytx PDQIndex): radius 1 at d = 31
     "16x16": (16,) * 16,
 }
-DEFAULT_LAYOUT = "auto"  # 16x16 below AUTO_SWITCH banked hashes, 12x21 from there (docs/benchmarks.md)
+# Code defaults of the index; a Matcher takes them from [media] (index_layout, index_auto_switch,
+# index_delta_limit in default_config.toml).
+DEFAULT_LAYOUT = "auto"  # 16x16 below `auto_switch` banked hashes, 12x21 from there (docs/benchmarks.md)
 AUTO_SWITCH = 3_000_000
 MAX_PROBES_PER_CHUNK = 2000  # beyond this radius, scan instead
 
@@ -118,12 +120,14 @@ def hamming_many(query_words: np.ndarray, words: np.ndarray) -> np.ndarray:
 class PdqIndex:
     """Range search: every banked id within `max_distance` of each query, with its distance."""
 
-    def __init__(self, max_distance: int = 31, delta_limit: int = 65536, layout: str = DEFAULT_LAYOUT):
+    def __init__(self, max_distance: int = 31, delta_limit: int = 65536, layout: str = DEFAULT_LAYOUT,
+                 auto_switch: int = AUTO_SWITCH):
         if not 0 <= max_distance <= 256:
             raise MediaError(f"max_distance must be within 0..256, got {max_distance}")
         if layout not in LAYOUTS and layout != "auto":
             raise MediaError(f"unknown index layout {layout!r} (expected auto or one of {', '.join(LAYOUTS)})")
         self.layout = layout
+        self.auto_switch = auto_switch
         self.bits = LAYOUTS["16x16" if layout == "auto" else layout]
         self.max_distance = max_distance
         self.delta_limit = delta_limit
@@ -183,7 +187,7 @@ class PdqIndex:
 
     def _build(self, arr: np.ndarray, ids: np.ndarray) -> None:
         if self.layout == "auto":  # dense 16-bit buckets are cheapest for small banks, sparse 21/22-bit ones for large
-            self.bits = LAYOUTS["16x16" if len(ids) < AUTO_SWITCH else "12x21"]
+            self.bits = LAYOUTS["16x16" if len(ids) < self.auto_switch else "12x21"]
         self._main, self._main_ids = np.ascontiguousarray(arr), ids
         keys = _chunk_keys(self._main, self.bits)
         w64, w32 = self._main.view(np.uint64), self._main.view(np.uint32)  # (n, 4), (n, 8)

@@ -96,10 +96,11 @@ class Matcher:
 
     def __init__(self, cfg: MediaConfig):
         self.cfg = cfg
-        self.images = PdqIndex(cfg.match_distance)
-        self.frames = PdqIndex(cfg.match_distance)
-        self.bank = PdqIndex(cfg.match_distance)  # whole-picture bank variants of banked images
-        self.regions = PdqIndex(cfg.region_distance)  # region hashes of banked images
+        index = dict(delta_limit=cfg.index_delta_limit, layout=cfg.index_layout, auto_switch=cfg.index_auto_switch)
+        self.images = PdqIndex(cfg.match_distance, **index)
+        self.frames = PdqIndex(cfg.match_distance, **index)
+        self.bank = PdqIndex(cfg.match_distance, **index)  # whole-picture bank variants of banked images
+        self.regions = PdqIndex(cfg.region_distance, **index)  # region hashes of banked images
         self.variant_info: dict[int, tuple[int, str]] = {}  # variant id → (entry id, name)
         self.meta: dict[int, dict] = {}
         self.frame_entry: dict[int, int] = {}

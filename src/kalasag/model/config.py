@@ -10,7 +10,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -104,10 +104,12 @@ class EntitiesConfig(_Strict):
     prior_recall: float = Field(gt=0, le=1)
     u_max_pairs: int = Field(ge=1000)
     u_min_count_per_level: int = Field(default=0, ge=0)
+    u_exact_for_exact_matches: bool = True
     seed: int = 42
     default_phone_region: str = Field(min_length=2, max_length=2)
     phone_strict_regions: list[str] = Field(default_factory=list)
     deterministic_phone_links: bool = True
+    deterministic_before_threshold: bool = False
     max_accounts_per_phone: int = Field(ge=2)
     region_aliases: dict[str, str] = Field(default_factory=dict)
     household_shared_phone: bool = True
@@ -118,8 +120,14 @@ class EntitiesConfig(_Strict):
     household_max_counterparty_degree: int = Field(ge=2)
     household_surname_any_region_min_shared: int = Field(default=0, ge=0)
     household_surname_any_region_min_overlap: float = Field(default=0.75, ge=0, le=1)
+    household_match_any_record: bool = False
+    household_identical_payers_min_shared: int = Field(default=0, ge=0)
+    household_union_min_shared: int = Field(default=0, ge=0)
+    household_union_min_overlap: float = Field(default=1.0, ge=0, le=1)
+    household_union_surname_any_region: bool = False
     alert_score: str = Field(pattern="^(noisy_or|max)$")
     alert_min_aggregate_score: float = Field(default=0.0, ge=0, le=1)
+    household_alert_min_aggregate_score: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> "EntitiesConfig":
@@ -140,6 +148,22 @@ class ServiceConfig(_Strict):
     max_lateness_seconds: int = Field(ge=0)        # a transfer this much older than its account's latest is applied exactly
     max_batch: int = Field(ge=1)                   # transfers per submitted batch at most
     sqlite_synchronous: str = Field(pattern="^(NORMAL|FULL)$")  # SQLite durability (see docs/service.md, "State")
+    snapshot_min_seconds: float = Field(default=60.0, ge=0)  # … and at least this many seconds between snapshots
+    snapshot_nice: int = Field(default=10, ge=0, le=19)   # nice increment of the background snapshot process
+    network_refresh_nice: int = Field(default=10, ge=0, le=19)  # … and of the network-refresh process
+    state_horizon_days: float = Field(default=400.0, ge=0)   # per-account state kept over this many days (0: all)
+    state_compact_slack: float = Field(default=2.0, gt=0)    # rebuilt over the horizon once it spans (1 + this) horizons
+    state_compact_share: float = Field(default=1.0, gt=0)   # compaction time per submit, as a share of the submit's
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)   # HTTP request body limit (413)
+    iso20022_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # pacs.008 document limit (400)
+    auth_cache_seconds: float = Field(default=60.0, ge=0)     # verified API keys cached this long
+    catch_up_seconds: float = Field(default=0.5, ge=0)        # shared stores: other workers' transfers applied this often
+    group_commit: bool = True                                 # concurrent requests scored as one batch
+    max_group_transfers: int = Field(default=5000, ge=1)      # … of at most this many transfers
+    gc_freeze_seconds: float = Field(default=1.0, ge=0)       # gc.freeze() period (0: off)
+    gc_thresholds: tuple[int, int, int] = (10_000, 50, 1_000)  # gc.set_threshold with the freezing
+    nats_batch: int = Field(default=256, ge=1)                # NATS messages per fetch
+    nats_ack_wait_seconds: float = Field(default=30.0, gt=0)  # NATS redelivery after this without an ack
 
 
 class MediaConfig(_Strict):
@@ -168,6 +192,9 @@ class MediaConfig(_Strict):
     region_distance: int = Field(ge=0, le=128)         # PDQ distance for a region to match
     watch_window: int = Field(ge=1)                    # live mode: last sampled frames considered ...
     watch_min_matches: int = Field(ge=1)               # ... of which this many must match one entry
+    index_layout: Literal["auto", "16x16", "12x21"] = "auto"  # multi-index hashing chunk layout
+    index_auto_switch: int = Field(default=3_000_000, ge=1)   # "auto": 16x16 below this many hashes, 12x21 from there
+    index_delta_limit: int = Field(default=65536, ge=1)       # added hashes kept in a delta before the index is rebuilt
 
     @model_validator(mode="after")
     def _check(self) -> "MediaConfig":

@@ -43,26 +43,29 @@ XML_TYPES = ("application/xml", "text/xml")
 # -- settings ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ServiceSettings:
-    """Limits and intervals of the HTTP service. `from_config` takes every field the config's
-    [service] section has (max_batch, network_refresh_seconds, …); the defaults here stand in for the
-    keys that section does not hold yet."""
+    """Limits and intervals of the HTTP service: the config's [service] section
+    (src/kalasag/model/default_config.toml documents each), with optional overrides (tests)."""
 
-    max_batch: int = 1000                 # transfers per request
-    max_body_bytes: int = 4 * 1024 * 1024
-    auth_cache_seconds: float = 60.0      # a revoked key stops working within this
-    catch_up_seconds: float = 0.5         # shared stores: apply other workers' transfers this often
-    network_refresh_seconds: float = 0.0  # 0: never in the background
-    group_commit: bool = True
-    gc_freeze_seconds: float = 1.0       # move surviving objects out of the cyclic GC's reach this often (0: off)
-    gc_thresholds: tuple[int, int, int] = (10_000, 50, 1_000)   # gc.set_threshold with the freezing (Python: 700, 10, 10)
-    nats_batch: int = 256                 # messages per JetStream fetch
-    nats_ack_wait_seconds: float = 30.0   # JetStream redelivers a message not acked within this
+    max_batch: int                    # transfers per request
+    max_body_bytes: int
+    iso20022_max_bytes: int
+    auth_cache_seconds: float         # a revoked key stops working within this
+    catch_up_seconds: float           # shared stores: apply other workers' transfers this often
+    network_refresh_seconds: float    # 0: never in the background
+    network_refresh_nice: int         # CPU priority increment of the refresh process
+    group_commit: bool
+    max_group_transfers: int
+    gc_freeze_seconds: float          # move surviving objects out of the cyclic GC's reach this often (0: off)
+    gc_thresholds: tuple[int, int, int]   # gc.set_threshold with the freezing (Python: 700, 10, 10)
+    nats_batch: int                   # messages per JetStream fetch
+    nats_ack_wait_seconds: float      # JetStream redelivers a message not acked within this
 
     @classmethod
     def from_config(cls, config: KalasagConfig, **overrides: Any) -> "ServiceSettings":
-        svc = getattr(config, "service", None)
-        values = {name: getattr(svc, name) for name in cls.__dataclass_fields__ if svc is not None and hasattr(svc, name)}
+        svc = config.service
+        values = {name: getattr(svc, name) for name in cls.__dataclass_fields__ if name not in overrides}
         values.update(overrides)
+        values["gc_thresholds"] = tuple(values["gc_thresholds"])
         return cls(**values)
 
 
@@ -163,7 +166,8 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
     settings = settings or ServiceSettings.from_config(config)
     keys = api_keys or ApiKeys(cache_seconds=settings.auth_cache_seconds)
     metrics = metrics or ServiceMetrics()
-    gate = Gate(scorer, group_commit=settings.group_commit, observe_batch=metrics.batch.observe)
+    gate = Gate(scorer, group_commit=settings.group_commit, max_group_transfers=settings.max_group_transfers,
+                observe_batch=metrics.batch.observe)
     if shared_store is None:
         shared_store = type(store).__name__ in ("PostgresStore", "RedisStore")
     started = time.time()
@@ -207,6 +211,10 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
             if close_store:
                 await gate.call(store.close)
             gate.close()
+            for pool in refresher:   # a refresh in progress is abandoned (the next start recomputes it)
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
 
     async def _freeze() -> None:
         gc.freeze()
@@ -214,12 +222,34 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
     async def _catch_up() -> None:
         await gate.call(scorer.catch_up)
 
+    refresher: list[Any] = []   # the process pool of the network refresh, started at its first use
+
     async def _refresh_network() -> None:
-        """The batch network evidence runs on its own thread (it reads the log, not the state), so
-        scoring goes on meanwhile; only swapping the result in goes through the gate."""
+        """The batch network evidence runs in a process of its own, at a lower CPU priority
+        ([service] network_refresh_nice), over its own store connection: it reads the log, not the
+        state, and its Python work (reading the log, building the frame) would otherwise hold the
+        GIL against scoring. Only swapping the result in goes through the gate. Stores that cannot
+        be reopened in another process compute it on a thread instead."""
         loop = asyncio.get_running_loop()
         upto = scorer.applied_seq
-        cache = await loop.run_in_executor(None, scorer.compute_network, upto)
+        since = scorer.network_since()
+        reopen = getattr(store, "reopen_spec", None)
+        if reopen is not None:
+            if not refresher:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                from kalasag.service.scorer import lower_priority
+
+                refresher.append(ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=lower_priority, initargs=(settings.network_refresh_nice,)))
+            from kalasag.service.scorer import network_job
+
+            cache = await loop.run_in_executor(refresher[0], network_job, config, reopen(), upto, since,
+                                               getattr(scorer, "watchlist", None))
+        else:
+            cache = await loop.run_in_executor(None, scorer.compute_network, upto, None, since)
         await gate.call(scorer.install_network, cache)
         log.info("network evidence refreshed over %s transfers in %.1f s", f"{upto:,}", cache.seconds)
 
@@ -378,7 +408,7 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
                            f"Content-Type '{ctype or '(none)'}' is not application/xml or text/xml")
         body = await read_body(request)
         try:
-            records = parse_pacs008(body)
+            records = parse_pacs008(body, max_bytes=settings.iso20022_max_bytes)
         except Iso20022Error as exc:
             raise ApiError(400, "invalid_iso20022", str(exc)) from None
         return await score(records, "iso20022", "the pacs.008 message")

@@ -50,6 +50,11 @@ class Gate:
         self._pending: list[tuple[list[Mapping[str, Any]], asyncio.Future]] = []
         self._flushing = False
         self._idle: asyncio.Event | None = None
+        # housekeeping (compaction slices, periodic snapshots) runs after the answers are sent,
+        # not inside the submit that the answered requests wait for
+        self._housekeeping = getattr(scorer, "housekeeping", None)
+        if self._housekeeping is not None:
+            scorer.defer_housekeeping = True
         self.submits = 0       # scorer.submit calls (a group commit counts once)
         self.requests = 0      # submit requests (HTTP bodies, NATS messages)
 
@@ -62,6 +67,7 @@ class Gate:
         self.requests += 1
         if not self.group_commit:
             outcome = await self.call(self._submit_groups, [list(records)])
+            self._after_submit()
             return outcome[0]
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
@@ -93,8 +99,21 @@ class Gate:
                 for (_, fut), outcome in zip(groups, outcomes):
                     if not fut.done():
                         fut.set_result(outcome)
+                self._after_submit()
         finally:
             self._flushing = False
+
+    def _after_submit(self) -> None:
+        """Queue the scorer's housekeeping behind the submit just answered (no one waits for it)."""
+        if self._housekeeping is not None:
+            fut = asyncio.get_running_loop().run_in_executor(self._executor, self._run_housekeeping)
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _run_housekeeping(self) -> None:
+        try:
+            self._housekeeping()
+        except Exception:  # noqa: BLE001 - the next round retries; scoring goes on
+            log.exception("scorer housekeeping failed")
 
     def _submit_groups(self, groups: list[list[Mapping[str, Any]]]) -> list[list[Any] | Rejection]:
         """Worker thread: submit the groups as one batch, peeling off groups the scorer rejects."""

@@ -57,6 +57,7 @@ def _redact(url: str) -> str:
 
 class PostgresStore(Store):
     def __init__(self, url: str, *, connect_timeout: float = 5.0) -> None:
+        self._raw_url = url
         self.url = _redact(url)
         self._conninfo, self.prefix = _split_url(url)
         self._connect_timeout = connect_timeout
@@ -165,13 +166,23 @@ class PostgresStore(Store):
                 return
             last = rows[-1][0]
 
-    def read_account(self, side: str, account_id: str, upto: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+    def reopen_spec(self) -> tuple:
+        """What another process needs to open this store (kalasag.service.stores.open_spec)."""
+        return ("url", self._raw_url)
+
+    def reopen(self) -> "PostgresStore":
+        """Another connection to the same store (for another process: a background snapshot)."""
+        return PostgresStore(self._raw_url)
+
+    def read_account(self, side: str, account_id: str, upto: int | None = None,
+                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver"), in log order (indexed): the
         scorer rebuilds an account from them when a transfer arrives late."""
         col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
         lim = (1 << 62) if upto is None else int(upto)
         rows = self._run(lambda conn: conn.execute(
-            f"SELECT seq, record::text FROM {self.log_table} WHERE {col} = %s AND seq <= %s ORDER BY seq", (account_id, lim)
+            f"SELECT seq, record::text FROM {self.log_table} WHERE {col} = %s AND seq <= %s AND seq >= %s ORDER BY seq",
+            (account_id, lim, int(since))
         ).fetchall())
         return [(s, orjson.loads(blob)) for s, blob in rows]
 

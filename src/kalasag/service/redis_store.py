@@ -93,6 +93,7 @@ def _split_url(url: str) -> tuple[str, str]:
 
 class RedisStore(Store):
     def __init__(self, url: str, *, socket_timeout: float = 10.0) -> None:
+        self._raw_url = url
         clean, self.prefix = _split_url(url)
         parts = urlsplit(clean)
         self.url = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))) if parts.password else clean
@@ -139,13 +140,23 @@ class RedisStore(Store):
         res = self._call(lambda: self._append(keys=keys, args=[len(ids), *ids, *blobs, *senders, *receivers]))
         return [int(s) if s else None for s in res]
 
-    def read_account(self, side: str, account_id: str, upto: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+    def reopen_spec(self) -> tuple:
+        """What another process needs to open this store (kalasag.service.stores.open_spec)."""
+        return ("url", self._raw_url)
+
+    def reopen(self) -> "RedisStore":
+        """Another connection to the same store (for another process: a background snapshot)."""
+        return RedisStore(self._raw_url)
+
+    def read_account(self, side: str, account_id: str, upto: int | None = None,
+                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver"), in log order: the scorer
         rebuilds an account from them when a transfer arrives late."""
         key = {"sender": self.k_sender, "receiver": self.k_receiver}[side] + account_id
         seqs = [int(s) for s in self._call(lambda: self._r.lrange(key, 0, -1))]
-        if upto is not None:
-            seqs = [s for s in seqs if s <= upto]
+        if upto is not None or since:
+            lim = (1 << 62) if upto is None else upto
+            seqs = [s for s in seqs if since <= s <= lim]
         if not seqs:
             return []
         pipe = self._r.pipeline(transaction=False)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,15 +104,49 @@ def _state_digest(config: KalasagConfig) -> str:
     import json
 
     data = config.model_dump(mode="json")
-    data.pop("service", None)
+    svc = data.pop("service", None) or {}
+    data["state_horizon_days"] = svc.get("state_horizon_days")   # the one [service] setting the state depends on
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def compute_network_cache(config: KalasagConfig, store: Store, upto: int, *, watchlist: Any = None) -> NetworkCache:
+def lower_priority(nice: int) -> None:
+    """Initializer of background processes: a lower CPU priority than the service's, and (Linux)
+    ended with the service — a worker waiting for its next job would otherwise outlive a kill -9."""
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:  # pragma: no cover - not permitted
+            pass
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the service already went
+            os._exit(0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def network_job(config: KalasagConfig, store_spec: Any, upto: int, since_ts: int = 0, watchlist: Any = None) -> NetworkCache:
+    """`compute_network_cache` in another process, over its own connection to the store
+    (`store_spec`: the store's `reopen_spec()`)."""
+    from kalasag.service.stores import open_spec
+
+    store = open_spec(store_spec)
+    try:
+        return compute_network_cache(config, store, upto, watchlist=watchlist, since_ts=since_ts)
+    finally:
+        store.close()
+
+
+def compute_network_cache(config: KalasagConfig, store: Store, upto: int, *, watchlist: Any = None,
+                          since_ts: int = 0) -> NetworkCache:
     """Run the batch evidence — kalasag.indicators.compute_evidence, kalasag.network.network_evidence
     and the scoring room's own (kalasag.scoring.scoring_evidence), as `kalasag scan` does — over the
-    log up to `upto` and keep, per side and account, the columns of the evidence without a stream
-    form (graph and population evidence), for the accounts where some of it fired."""
+    log up to `upto` (only transfers at or after `since_ts`, epoch s: the state horizon) and keep,
+    per side and account, the columns of the evidence without a stream form (graph and population
+    evidence), for the accounts where some of it fired."""
     import pandas as pd
 
     from kalasag import network as net
@@ -131,10 +164,12 @@ def compute_network_cache(config: KalasagConfig, store: Store, upto: int, *, wat
     for seq, rec in store.read_since(0):
         if seq > upto:
             break
+        if since_ts and int(rec["ts_epoch"]) < since_ts:
+            continue
         seqs.append(seq)
         for c in names:
             cols[c].append(rec.get(c))
-    out = NetworkCache(seq=seqs[-1] if seqs else 0, computed_at=datetime.now(UTC).isoformat())
+    out = NetworkCache(seq=seqs[-1] if seqs else upto, computed_at=datetime.now(UTC).isoformat())
     if not seqs:
         return out
     df = pd.DataFrame(cols)
@@ -187,7 +222,8 @@ class StreamScorer:
         self.fx = fx
         self.svc = config.service
         self._digest = _state_digest(config)
-        self.evidence = StreamEvidence(config, history=self._history, max_lateness=self.svc.max_lateness_seconds)
+        self.evidence = StreamEvidence(config, history=self._history, max_lateness=self.svc.max_lateness_seconds,
+                                       on_evict=self._evicted)
         self.network = NetworkCache()
         # the evidence the score combines, in score_table's order: the indicators, then the scoring
         # room's own evidence (A-01 anomaly, P-01 paid by high-scoring senders: population-level and
@@ -207,6 +243,8 @@ class StreamScorer:
                for r in self._extra]
             for s in SIDES
         }
+        # the fast path of an account without network evidence: only the stream terms, same order
+        self._stream_terms = {s: [(iid, k, w) for iid, k, _, _, w, stream in self._terms[s] if stream] for s in SIDES}
         self._per_10k = {s: sc.alerts_per_10k.get(s) for s in SIDES}
         self._fixed_threshold = sc.alert_threshold
         self._alerted_set: dict[str, dict[str, float]] = {s: {} for s in SIDES}  # fixed-threshold sides
@@ -214,7 +252,10 @@ class StreamScorer:
         self._ranked: dict[str, SortedList] = {s: SortedList() for s in SIDES}  # (-score, account)
         self.applied_seq = 0
         self._since_snapshot = 0
-        self._child: tuple[int, str, int] | None = None  # a background snapshot: (pid, file, seq)
+        self._child: tuple[int, int] | None = None  # a background snapshot: (pid, seq)
+        self.defer_housekeeping = False   # the gate runs `housekeeping` after answering
+        self._snapshot_started = -math.inf   # time.monotonic() of the last background snapshot
+        self.last_submit_seconds = 0.0
         self.counters = {"submitted": 0, "duplicates": 0, "rejected_batches": 0, "snapshots": 0,
                          "network_refreshes": 0, "replayed": 0}
         self._load()
@@ -241,6 +282,7 @@ class StreamScorer:
                         self.evidence.dirty.add((side, acc))
         n = self._replay()
         self.counters["replayed"] = n
+        self.evidence.compact()   # the state horizon, all of it before serving
         self._rescore_dirty()
 
     def _replay(self) -> int:
@@ -253,13 +295,21 @@ class StreamScorer:
             n += 1
         return n
 
-    def _history(self, side: str, account_id: str, upto: int) -> Iterable[tuple[int, Mapping[str, Any]]]:
-        """One account's transfers from the log (indexed when the store can, else a scan)."""
+    def _history(self, side: str, account_id: str, upto: int, since: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
+        """One account's transfers from the log with since ≤ seq ≤ upto (indexed when the store can,
+        else a scan)."""
         read = getattr(self.store, "read_account", None)
         if read is not None:
-            return read(side, account_id, upto)
+            return read(side, account_id, upto, since) if since else read(side, account_id, upto)
         col = "sender_id" if side == "sender" else "receiver_id"
-        return [(s, r) for s, r in self.store.read_since(0) if s <= upto and r.get(col) == account_id]
+        return [(s, r) for s, r in self.store.read_since(max(0, since - 1)) if s <= upto and r.get(col) == account_id]
+
+    def _evicted(self, side: str, acc: str) -> None:
+        """The state horizon dropped an account side (no transfer in the last horizon)."""
+        old = self.scores[side].pop(acc, None)
+        self._alerted_set[side].pop(acc, None)
+        if old is not None and self._per_10k[side] is not None:
+            self._ranked[side].discard((-old[0], acc))
 
     # ---- the per-transfer path -----------------------------------------------------------------
     def submit(self, records: Sequence[Mapping[str, Any]]) -> list[TransferResult]:
@@ -268,6 +318,7 @@ class StreamScorer:
         return one result per record (duplicates: `duplicate=True` and the current scores)."""
         from kalasag.ingest import RecordRejected, validate_record
 
+        started = time.perf_counter()
         now = self.now()
         canon: list[dict[str, Any]] = []
         for i, rec in enumerate(records):
@@ -294,8 +345,21 @@ class StreamScorer:
             if seq is None:
                 self.counters["duplicates"] += 1
             out.append(self._result(rec, duplicate=seq is None))
-        self._maybe_snapshot()
+        self.last_submit_seconds = time.perf_counter() - started
+        if not self.defer_housekeeping:
+            self.housekeeping()
         return out
+
+    def housekeeping(self, spent: float | None = None) -> None:
+        """After a submit: a slice of the state horizon's compaction (at most `state_compact_share`
+        of the submit's own time `spent`, at least 1 ms — docs/service.md, "State horizon") and the
+        periodic snapshot. `submit` calls it itself unless `defer_housekeeping` is set: the gate
+        sets it and calls this after the submit's answers are on their way."""
+        ev = self.evidence
+        if ev.horizon:
+            spent = self.last_submit_seconds if spent is None else spent
+            ev.compact(max(0.001, spent * self.svc.state_compact_share))
+        self._maybe_snapshot()
 
     def _result(self, rec: Mapping[str, Any], duplicate: bool) -> TransferResult:
         s = self._side_result("sender", rec["sender_id"])
@@ -321,7 +385,8 @@ class StreamScorer:
             for side, key in (("sender", "sender_id"), ("receiver", "receiver_id")):
                 self.evidence.dirty.add((side, rec[key]))
             n += 1
-        self._maybe_snapshot()
+        if not self.defer_housekeeping:
+            self.housekeeping(0.0)
         return n
 
     # ---- scoring (docs/scoring.md: the formula of kalasag.scoring.score_table) --------------------
@@ -336,17 +401,24 @@ class StreamScorer:
         logit = self._prior[side]
         fired: list[str] = []
         net = self.network.columns[side].get(acc)
-        for iid, k, fcol, scol, w, stream in self._terms[side]:
-            if stream:
+        if net is None:  # no network evidence: its terms add nothing (same sum, same order)
+            for iid, k, w in self._stream_terms[side]:
                 if w:
                     logit = logit + strength_s[k] * w
                 if fired_s[k]:
                     fired.append(iid)
-            elif net is not None:
-                if w:
-                    logit = logit + float(net.get(scol) or 0.0) * w
-                if net.get(fcol):
-                    fired.append(iid)
+        else:
+            for iid, k, fcol, scol, w, stream in self._terms[side]:
+                if stream:
+                    if w:
+                        logit = logit + strength_s[k] * w
+                    if fired_s[k]:
+                        fired.append(iid)
+                else:
+                    if w:
+                        logit = logit + float(net.get(scol) or 0.0) * w
+                    if net.get(fcol):
+                        fired.append(iid)
         cw = self._core_w[side]
         if cw:
             logit = logit + float(core) * cw
@@ -476,14 +548,21 @@ class StreamScorer:
         return {acc: score for score, acc in self._best(side)}
 
     # ---- network and population evidence (periodic, batch code) ---------------------------------
-    def compute_network(self, upto: int | None = None, store: Store | None = None) -> NetworkCache:
+    def network_since(self) -> int:
+        """The first transfer time (epoch s) the network evidence covers: the state horizon."""
+        ev = self.evidence
+        return max(0, ev.clock - ev.horizon) if ev.horizon else 0
+
+    def compute_network(self, upto: int | None = None, store: Store | None = None,
+                        since_ts: int | None = None) -> NetworkCache:
         """The batch evidence without a stream form over the log up to `upto` (default: what this
         scorer has applied): `compute_network_cache`. Touches no scorer state, so it may run in
         another thread — give it its own `store` connection when the scorer's store must not be
         used from two threads (PostgreSQL, Redis; SQLiteStore locks itself) — or the module
         function may run in another process (its arguments and result pickle)."""
         return compute_network_cache(self.config, store or self.store, self.applied_seq if upto is None else upto,
-                                     watchlist=self.watchlist)
+                                     watchlist=self.watchlist,
+                                     since_ts=self.network_since() if since_ts is None else since_ts)
 
     def install_network(self, cache: NetworkCache) -> None:
         """Swap in network evidence computed by `compute_network`. The affected accounts are marked
@@ -504,7 +583,8 @@ class StreamScorer:
     def _maybe_snapshot(self) -> None:
         self._collect_snapshot()
         every = self.svc.snapshot_every
-        if every and self._since_snapshot >= every and self._child is None:
+        if (every and self._since_snapshot >= every and self._child is None
+                and time.monotonic() - self._snapshot_started >= self.svc.snapshot_min_seconds):
             self.snapshot(background=True)
 
     def _snapshot_data(self) -> dict[str, Any]:
@@ -519,52 +599,61 @@ class StreamScorer:
         """Save the state as of the last applied log entry (replaces the previous snapshot).
 
         `background=True` (the periodic snapshots): encoding a large state takes seconds, so a
-        forked child process encodes its copy-on-write image of the state into a temporary file
-        while this process goes on scoring; the next call that polls (submit, catch_up, snapshot)
-        stores it. Without fork (or background=False, e.g. at shutdown) it is done here and now."""
+        forked child process encodes its copy-on-write image of the state and stores it itself,
+        through its own store connection (`Store.reopen`; SQLiteStore writes the blob to a file
+        and commits only a reference), at a lower CPU priority ([service] snapshot_nice), while
+        this process goes on scoring: nothing of it runs on the request path. Without fork or
+        `reopen` (or background=False, e.g. at shutdown) it is done here and now."""
         self._collect_snapshot(wait=not background)
-        if background and hasattr(os, "fork") and self._child is None:
-            fd, path = tempfile.mkstemp(prefix="kalasag-snapshot-", suffix=".tmp")
-            os.close(fd)
+        if background and hasattr(os, "fork") and self._child is None and hasattr(self.store, "reopen"):
             seq = self.applied_seq
+            nice = self.svc.snapshot_nice
             pid = os.fork()
-            if pid == 0:  # the child: encode, write, leave without running any cleanup of the parent
+            if pid == 0:  # the child: encode and store, leave without running any cleanup of the parent
                 code = 1
                 try:
+                    import gc
+
+                    gc.disable()   # a collection would touch (copy) every page of the shared image
+                    if nice:
+                        try:
+                            os.nice(nice)
+                        except OSError:
+                            pass
                     blob = codec.encode(self._snapshot_data(), self._digest)
-                    with open(path, "wb") as fh:
-                        fh.write(blob)
+                    store = self.store.reopen()
+                    store.save_snapshot(seq, blob)
+                    store.close()
                     code = 0
+                except BaseException:  # noqa: BLE001 - reported by the exit status
+                    code = 1
                 finally:
                     os._exit(code)
-            self._child = (pid, path, seq)
+            self._child = (pid, seq)
             self._since_snapshot = 0
+            self._snapshot_started = time.monotonic()
             return
         self.store.save_snapshot(self.applied_seq, codec.encode(self._snapshot_data(), self._digest))
         self._since_snapshot = 0
         self.counters["snapshots"] += 1
 
     def _collect_snapshot(self, wait: bool = False) -> None:
-        """Store a finished background snapshot (or wait for a running one)."""
+        """Reap a finished background snapshot (or wait for a running one)."""
         if self._child is None:
             return
-        pid, path, seq = self._child
-        done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+        pid, seq = self._child
+        try:
+            done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere
+            self._child = None
+            return
         if not done:
             return
         self._child = None
-        try:
-            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-                with open(path, "rb") as fh:
-                    self.store.save_snapshot(seq, fh.read())
-                self.counters["snapshots"] += 1
-            else:
-                log.warning("background snapshot failed (status %s); the next one will retry", status)
-        finally:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            self.counters["snapshots"] += 1
+        else:
+            log.warning("background snapshot at log position %s failed (status %s); the next one will retry", seq, status)
 
     def stats(self) -> dict[str, Any]:
         """Counters for /metrics."""
@@ -584,7 +673,11 @@ class StreamScorer:
             "accounts_receiver": len(self.evidence.accounts["receiver"]),
             "alerted_sender": len(self.alerted_accounts("sender")),
             "alerted_receiver": len(self.alerted_accounts("receiver")),
-            "pairs": len(self.evidence.pairs),
+            "pairs": self.evidence.pair_count(),
+            "compactions": ev["compactions"],
+            "evicted_accounts": ev["evicted"],
+            "compaction_queue": len(self.evidence.due),
+            "compaction_seconds": ev["compaction_seconds"],
             "snapshots": self.counters["snapshots"],
             "network_refreshes": self.counters["network_refreshes"],
             "network_seq": self.network.seq,

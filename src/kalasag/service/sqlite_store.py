@@ -3,7 +3,9 @@
 Tables: `log` (seq INTEGER PRIMARY KEY — the rowid, never reused since nothing is ever deleted —,
 txn_id TEXT UNIQUE, sender_id, receiver_id, record: the canonical transfer as JSON), indexed by
 sender and by receiver so that one account's transfers can be read back (`read_account`, used to
-rebuild an account exactly after a late transfer); `snapshot` (one row: seq, blob); `api_keys`.
+rebuild an account exactly after a late transfer); `snapshot` (one row: seq and a reference to the
+snapshot file `<db file>.snapshot-<seq>` next to the database — written, fsynced and renamed into
+place before the row is committed, so a large snapshot never holds SQLite's write lock); `api_keys`.
 
 Checkpoints (copying the WAL back into the database file, which fsyncs) run every second in a
 thread of their own (PASSIVE: they never block the writer), not inside a commit.
@@ -18,6 +20,8 @@ every commit and survives power loss, at the price of one fsync per batch.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,7 +33,10 @@ import orjson
 
 from kalasag.service.store import ApiKeyRecord, Store
 
+log = logging.getLogger("kalasag.service")
+
 FILE_NAME = "kalasag.sqlite3"
+SNAPSHOT_REF = b"KALASAG-SNAPSHOT-FILE\n"   # the snapshot row's blob: this, then the file name
 SCHEMA_VERSION = "1"
 READ_BATCH = 5000
 
@@ -55,6 +62,7 @@ class SQLiteStore(Store):
     file name ending in .sqlite3/.sqlite/.db. Safe to share between threads (one internal lock)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0) -> None:
+        self._init_args = (path, synchronous)
         p = Path(path)
         if p.suffix.lower() in (".sqlite3", ".sqlite", ".db"):
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -153,13 +161,24 @@ class SQLiteStore(Store):
                 return
             last = rows[-1][0]
 
-    def read_account(self, side: str, account_id: str, upto: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-        """One account's transfers on one side ("sender"/"receiver"), in log order (indexed)."""
+    def reopen_spec(self) -> tuple:
+        """What another process needs to open this store (kalasag.service.stores.open_spec)."""
+        return ("sqlite", str(self.path), self.synchronous)
+
+    def reopen(self) -> "SQLiteStore":
+        """Another connection to the same file (for another process: a background snapshot)."""
+        return SQLiteStore(self._init_args[0], synchronous=self._init_args[1], checkpoint_seconds=0)
+
+    def read_account(self, side: str, account_id: str, upto: int | None = None,
+                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """One account's transfers on one side ("sender"/"receiver") with since ≤ seq ≤ upto, in log
+        order (indexed)."""
         col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
         lim = (1 << 62) if upto is None else int(upto)
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT seq, record FROM log WHERE {col} = ? AND seq <= ? ORDER BY seq", (account_id, lim)).fetchall()
+                f"SELECT seq, record FROM log WHERE {col} = ? AND seq <= ? AND seq >= ? ORDER BY seq",
+                (account_id, lim, int(since))).fetchall()
         return [(s, orjson.loads(blob)) for s, blob in rows]
 
     def last_seq(self) -> int:
@@ -172,16 +191,44 @@ class SQLiteStore(Store):
 
     # -- snapshots ------------------------------------------------------------------------------
     def save_snapshot(self, seq: int, blob: bytes) -> None:
+        """The blob goes to a file next to the database (written, fsynced, renamed into place); the
+        snapshot row, committed after it, names the file; older snapshot files are then removed."""
+        name = f"{self.path.name}.snapshot-{int(seq)}"
+        target = self.path.with_name(name)
+        tmp = self.path.with_name(f"{name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        if self.synchronous == "FULL":
+            _fsync_dir(self.path.parent)
         with self._lock:
             self._conn.execute(
                 "INSERT INTO snapshot (id, seq, blob, saved) VALUES (1, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, blob = excluded.blob, saved = excluded.saved",
-                (int(seq), sqlite3.Binary(blob), datetime.now(UTC).isoformat()))
+                (int(seq), sqlite3.Binary(SNAPSHOT_REF + name.encode()), datetime.now(UTC).isoformat()))
+        for old in self.path.parent.glob(f"{self.path.name}.snapshot-*"):
+            if old.name != name and not old.name.endswith(".tmp"):
+                try:
+                    old.unlink()
+                except OSError:  # pragma: no cover - another process removed it
+                    pass
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
         with self._lock:
             row = self._conn.execute("SELECT seq, blob FROM snapshot WHERE id = 1").fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
+        if row is None:
+            return None
+        seq, blob = int(row[0]), bytes(row[1])
+        if blob.startswith(SNAPSHOT_REF):
+            path = self.path.with_name(blob[len(SNAPSHOT_REF):].decode())
+            try:
+                blob = path.read_bytes()
+            except OSError as exc:
+                log.warning("snapshot file %s unreadable (%s): the state is rebuilt from the log", path, exc)
+                return None
+        return seq, blob
 
     # -- API keys -------------------------------------------------------------------------------
     def put_api_key(self, record: ApiKeyRecord) -> None:
@@ -210,3 +257,14 @@ class SQLiteStore(Store):
                 self._conn.close()
             except sqlite3.Error:  # pragma: no cover - closing twice
                 pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -21,7 +21,7 @@ from sortedcontainers import SortedList
 from kalasag.indicators import STREAM_CLASSES
 
 MAGIC = b"KALASAG-STATE\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: the state horizon (AccountSide.cut/seq0, pairs with their last time)
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 

@@ -45,3 +45,13 @@ def open_store(spec: str | None = None, state_dir: str | Path | None = None, *, 
 
         return RedisStore(spec)
     raise StoreError(f"--store: '{spec}' is not one of sqlite, postgresql://…, redis://…")
+
+
+def open_spec(spec: tuple) -> Store:
+    """Open a store from its `reopen_spec()` (in another process)."""
+    kind, arg = spec[0], spec[1]
+    if kind == "sqlite":
+        from kalasag.service.sqlite_store import SQLiteStore
+
+        return SQLiteStore(arg, synchronous=spec[2], checkpoint_seconds=0)
+    return open_store(arg)
