@@ -24,6 +24,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,22 @@ class SQLiteStoreError(RuntimeError):
     """The SQLite file cannot be opened or has an unknown schema (one-line message)."""
 
 
+def _set_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch to WAL. The switch takes an exclusive lock and SQLite may answer SQLITE_BUSY at once,
+    without its busy handler, when another process opens the same new file at that moment: retry."""
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 class SQLiteStore(Store):
     """`SQLiteStore(path)`: `path` is a directory (the file `kalasag.sqlite3` inside it is used) or a
     file name ending in .sqlite3/.sqlite/.db. Safe to share between threads (one internal lock)."""
@@ -78,7 +95,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(self._conn)
             self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._conn.execute("PRAGMA busy_timeout=30000")
             if checkpoint_seconds > 0:
@@ -89,7 +106,7 @@ class SQLiteStore(Store):
                 self._conn.execute(stmt)
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
-                self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise SQLiteStoreError(f"{db}: schema version {row[0]}, this Kalasag reads {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
