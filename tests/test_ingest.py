@@ -14,26 +14,11 @@ from kalasag.ingest import CHECK_ORDER, InputError, ingest
 from kalasag.model.config import load_config
 from kalasag.model.schema import COLUMN_NAMES, DERIVED_COLUMNS, QUARANTINE_REASONS, TRANSFER_COLUMNS
 
+from ingest_helpers import BASE
+
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 NOW = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 HEADER = ",".join(COLUMN_NAMES)
-BASE = {
-    "txn_id": "T1",
-    "timestamp": "2024-05-01T14:30:00+08:00",
-    "amount": "100",
-    "currency": "USD",
-    "channel": "mto",
-    "sender_id": "S1",
-    "receiver_id": "R1",
-    "sender_name": "John Smith",
-    "receiver_name": "Maria Santos",
-    "sender_country": "US",
-    "receiver_country": "PH",
-    "receiver_region": "Cebu",
-    "sender_phone": "+1 555 0100",
-    "receiver_phone": "0917 123 4567",
-    "reference": "school fees",
-}
 
 
 @pytest.fixture(scope="module")

@@ -22,29 +22,14 @@ from kalasag.ingest import FxTable, RecordRejected, ingest, load_fx, validate_re
 from kalasag.model.config import load_config
 from kalasag.model.schema import CHANNELS, COLUMN_NAMES, QUARANTINE_REASONS
 
+from ingest_helpers import BASE
+
 CONFIG = load_config()
 NOW = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 EUR_2024_05 = 1.081222727  # bundled fx_monthly.csv, 2024-05,EUR
 EUR_2020_01 = 1.110036364  # first month of the bundled table
 EUR_2026_10 = 1.120159091  # last month
 PHP_2024_05 = 0.01729453625
-BASE = {
-    "txn_id": "T1",
-    "timestamp": "2024-05-01T14:30:00+08:00",
-    "amount": "100",
-    "currency": "USD",
-    "channel": "mto",
-    "sender_id": "S1",
-    "receiver_id": "R1",
-    "sender_name": "John Smith",
-    "receiver_name": "Maria Santos",
-    "sender_country": "US",
-    "receiver_country": "PH",
-    "receiver_region": "Cebu",
-    "sender_phone": "+1 555 0100",
-    "receiver_phone": "0917 123 4567",
-    "reference": "school fees",
-}
 T_2024_05_01_0630 = 1714545000  # 2024-05-01T06:30:00Z: 19844 days * 86400 + 6.5 h
 
 

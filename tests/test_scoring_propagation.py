@@ -107,6 +107,18 @@ def test_bad_parameters_are_config_errors(which, bad, message):
             copayer_params(_config02(**bad))
 
 
+def _two_payer_world(eng, cfg, refs):
+    """s1 (I-03 fired) pays r1 twice; s2 pays r1 and r2: both sides' tables after scoring_evidence."""
+    senders = pd.DataFrame({"account_id": ["s1", "s2"], "i03_fired": [True, False], "i03_strength": [1.0, 0.0],
+                            "i01_n": [3, 1], "i01_n_micro": [3, 0], "i05_cp_unrelated": [1, 1]})
+    receivers = pd.DataFrame({"account_id": ["r1", "r2"], "i01_n": [3, 1], "i01_n_micro": [3, 1],
+                              "i05_cp_unrelated": [2, 1]})
+    transfers = _transfers([("s1", "r1", "US", "PH"), ("s1", "r1", "US", "PH"), ("s2", "r1", "GB", "PH"),
+                            ("s2", "r2", "GB", "PH")])
+    ev = SimpleNamespace(side=lambda s: eng.from_records(senders if s == "sender" else receivers))
+    return scoring_evidence(eng, ev, eng.from_records(transfers), cfg, refs)
+
+
 def test_scoring_evidence_scores_senders_then_propagates():
     """Senders scored with the configured weights; receivers' P-01 is the sum of those scores."""
     eng = connect()
@@ -117,14 +129,7 @@ def test_scoring_evidence_scores_senders_then_propagates():
     })
     cfg = cfg.model_copy(update={"scoring": scoring})
     refs = [IndicatorRef("I-03", "i03", "Fan-in"), ANOMALY_REF, PROPAGATION_REF]
-    senders = pd.DataFrame({"account_id": ["s1", "s2"], "i03_fired": [True, False], "i03_strength": [1.0, 0.0],
-                            "i01_n": [3, 1], "i01_n_micro": [3, 0], "i05_cp_unrelated": [1, 1]})
-    receivers = pd.DataFrame({"account_id": ["r1", "r2"], "i01_n": [3, 1], "i01_n_micro": [3, 1],
-                              "i05_cp_unrelated": [2, 1]})
-    transfers = _transfers([("s1", "r1", "US", "PH"), ("s1", "r1", "US", "PH"), ("s2", "r1", "GB", "PH"),
-                            ("s2", "r2", "GB", "PH")])
-    ev = SimpleNamespace(side=lambda s: eng.from_records(senders if s == "sender" else receivers))
-    tables = scoring_evidence(eng, ev, eng.from_records(transfers), cfg, refs)
+    tables = _two_payer_world(eng, cfg, refs)
     assert "p01_strength" not in tables["sender"].columns and "a01_strength" in tables["sender"].columns
     s1, s2 = 1 / (1 + math.exp(-2.0)), 1 / (1 + math.exp(2.0))  # logit -2 + 4 ; -2
     r = eng.fetch(tables["receiver"]).set_index("account_id").sort_index()
@@ -224,14 +229,7 @@ def test_scoring_evidence_p02_from_scores_before_p02_then_p01_from_final():
     })
     cfg = cfg.model_copy(update={"scoring": scoring})
     refs = [IndicatorRef("I-03", "i03", "Fan-in"), ANOMALY_REF, COPAYER_REF, PROPAGATION_REF]
-    senders = pd.DataFrame({"account_id": ["s1", "s2"], "i03_fired": [True, False], "i03_strength": [1.0, 0.0],
-                            "i01_n": [3, 1], "i01_n_micro": [3, 0], "i05_cp_unrelated": [1, 1]})
-    receivers = pd.DataFrame({"account_id": ["r1", "r2"], "i01_n": [3, 1], "i01_n_micro": [3, 1],
-                              "i05_cp_unrelated": [2, 1]})
-    transfers = _transfers([("s1", "r1", "US", "PH"), ("s1", "r1", "US", "PH"), ("s2", "r1", "GB", "PH"),
-                            ("s2", "r2", "GB", "PH")])
-    ev = SimpleNamespace(side=lambda s: eng.from_records(senders if s == "sender" else receivers))
-    tables = scoring_evidence(eng, ev, eng.from_records(transfers), cfg, refs)
+    tables = _two_payer_world(eng, cfg, refs)
     sig = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
     b1, b2 = sig(-2.0 + 4.0), sig(-2.0)          # before P-02: 0.8808, 0.1192
     s = eng.fetch(score_table(tables["sender"], "sender", refs, cfg)).set_index("account_id")

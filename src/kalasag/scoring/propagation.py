@@ -120,29 +120,9 @@ def customer_evidence(receivers: ir.Table, edges: ir.Table, sender_scores: ir.Ta
     p = propagation_params(config)
     s = sender_scores.select(sender_id=sender_scores.account_id, s_score=sender_scores.score.cast("float64"))
     e = edges.inner_join(s, edges.sender_id == s.sender_id).select(edges.receiver_id, edges.sender_id, "s_score")
-    agg = e.group_by("receiver_id").aggregate(
-        p01_expected=e.s_score.sum(),
-        p01_payers=e.sender_id.nunique().cast("int64"),
-        p01_flagged=(e.s_score >= p.flag_score).cast("int64").sum(),
-        p01_top_score=e.s_score.max(),
-    )
-    top = e.mutate(_r=ibis.row_number().over(ibis.window(group_by=e.receiver_id,
-                                                          order_by=[ibis.desc(e.s_score), e.sender_id])))
-    top = top.filter(top._r == 0).select(top.receiver_id, p01_top_payer=top.sender_id)
-    agg = agg.inner_join(top, agg.receiver_id == top.receiver_id).select(
-        agg.receiver_id, agg.p01_expected, agg.p01_payers, agg.p01_flagged, agg.p01_top_score, top.p01_top_payer)
-    fired = agg.p01_expected >= p.min_expected
-    agg = agg.mutate(
-        p01_fired=fired,
-        p01_strength=ibis.ifelse(fired, ibis.least(agg.p01_expected / p.strong_expected, 1.0), 0.0).cast("float64"),
-    )
+    agg = _fire(_sum_of_scores(e, "receiver_id", "sender_id", "s_score", "p01", "p01_payers", "p01_top_payer", p), "p01", p)
     cols = ["p01_fired", "p01_strength", "p01_expected", "p01_payers", "p01_flagged", "p01_top_payer", "p01_top_score"]
-    base = list(receivers.columns)
-    j = receivers.left_join(agg, receivers.account_id == agg.receiver_id)
-    extra = {c: j[c] for c in cols}
-    extra["p01_fired"] = j.p01_fired.fill_null(False)
-    extra["p01_strength"] = j.p01_strength.fill_null(0.0).cast("float64")
-    return j.select(*[j[c] for c in base], **extra)
+    return _attach(receivers, agg, "receiver_id", "p01", cols)
 
 
 def copayer_evidence(senders: ir.Table, edges: ir.Table, first_scores: ir.Table, config: KalasagConfig) -> ir.Table:
@@ -167,30 +147,49 @@ def copayer_evidence(senders: ir.Table, edges: ir.Table, first_scores: ir.Table,
     co = pairs.select("sender_id", "co_id").distinct()
     s = first_scores.select(co_id=first_scores.account_id, c_score=first_scores.score.cast("float64"))
     e = co.inner_join(s, co.co_id == s.co_id).select(co.sender_id, co.co_id, "c_score")
-    agg = e.group_by("sender_id").aggregate(
-        p02_expected=e.c_score.sum(),
-        p02_copayers=e.co_id.nunique().cast("int64"),
-        p02_flagged=(e.c_score >= p.flag_score).cast("int64").sum(),
-        p02_top_score=e.c_score.max(),
-    )
-    top = e.mutate(_r=ibis.row_number().over(ibis.window(group_by=e.sender_id, order_by=[ibis.desc(e.c_score), e.co_id])))
-    top = top.filter(top._r == 0).select(top.sender_id, p02_top_copayer=top.co_id)
-    agg = agg.inner_join(top, agg.sender_id == top.sender_id).select(
-        agg.sender_id, agg.p02_expected, agg.p02_copayers, agg.p02_flagged, agg.p02_top_score, top.p02_top_copayer)
+    agg = _sum_of_scores(e, "sender_id", "co_id", "c_score", "p02", "p02_copayers", "p02_top_copayer", p)
     agg = agg.inner_join(nvia, agg.sender_id == nvia.sender_id).select(*[agg[c] for c in agg.columns], nvia.p02_via)
-    fired = agg.p02_expected >= p.min_expected
-    agg = agg.mutate(
-        p02_fired=fired,
-        p02_strength=ibis.ifelse(fired, ibis.least(agg.p02_expected / p.strong_expected, 1.0), 0.0).cast("float64"),
-    )
     cols = ["p02_fired", "p02_strength", "p02_expected", "p02_copayers", "p02_via", "p02_flagged", "p02_top_copayer",
             "p02_top_score"]
-    base = list(senders.columns)
-    j = senders.left_join(agg, senders.account_id == agg.sender_id)
+    return _attach(senders, _fire(agg, "p02", p), "sender_id", "p02", cols)
+
+
+def _sum_of_scores(e: ir.Table, key: str, other: str, score: str, prefix: str, count: str, top_name: str,
+                   p: PropagationParams | CopayerParams) -> ir.Table:
+    """Per `key`: `<prefix>_expected` (sum of the `other` accounts' scores), `count` (distinct
+    `other`), `<prefix>_flagged` (scores ≥ flag_score), `<prefix>_top_score` and `top_name` (the
+    highest-scoring `other`; ties: smallest id). Shared by P-01 (payers of a receiver) and P-02
+    (co-payers of a sender)."""
+    agg = e.group_by(key).aggregate(**{
+        f"{prefix}_expected": e[score].sum(),
+        count: e[other].nunique().cast("int64"),
+        f"{prefix}_flagged": (e[score] >= p.flag_score).cast("int64").sum(),
+        f"{prefix}_top_score": e[score].max(),
+    })
+    top = e.mutate(_r=ibis.row_number().over(ibis.window(group_by=e[key], order_by=[ibis.desc(e[score]), e[other]])))
+    top = top.filter(top._r == 0).select(top[key], **{top_name: top[other]})
+    return agg.inner_join(top, agg[key] == top[key]).select(
+        agg[key], *[agg[c] for c in agg.columns if c != key], top[top_name])
+
+
+def _fire(agg: ir.Table, prefix: str, p: PropagationParams | CopayerParams) -> ir.Table:
+    """Fired at `<prefix>_expected` ≥ min_expected; strength = expected / strong_expected, capped at 1."""
+    expected = agg[f"{prefix}_expected"]
+    fired = expected >= p.min_expected
+    return agg.mutate(**{
+        f"{prefix}_fired": fired,
+        f"{prefix}_strength": ibis.ifelse(fired, ibis.least(expected / p.strong_expected, 1.0), 0.0).cast("float64"),
+    })
+
+
+def _attach(table: ir.Table, agg: ir.Table, key: str, prefix: str, cols: list[str]) -> ir.Table:
+    """`table` with `cols` of `agg` joined on account_id = `key`; accounts without a row get
+    fired False and strength 0 (the other columns stay NULL)."""
+    j = table.left_join(agg, table.account_id == agg[key])
     extra = {c: j[c] for c in cols}
-    extra["p02_fired"] = j.p02_fired.fill_null(False)
-    extra["p02_strength"] = j.p02_strength.fill_null(0.0).cast("float64")
-    return j.select(*[j[c] for c in base], **extra)
+    extra[f"{prefix}_fired"] = j[f"{prefix}_fired"].fill_null(False)
+    extra[f"{prefix}_strength"] = j[f"{prefix}_strength"].fill_null(0.0).cast("float64")
+    return j.select(*[j[c] for c in table.columns], **extra)
 
 
 def _num(row: Mapping[str, Any], key: str) -> float | None:
