@@ -38,7 +38,7 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from kalasag.model import ConfigError, KalasagConfig
-from kalasag.scoring.combine import IndicatorRef
+from kalasag.scoring.combine import IndicatorRef, attach_evidence, number as _num
 
 ANOMALY_ID = "A-01"
 SLUG = "a01"
@@ -163,9 +163,8 @@ def anomaly_evidence(table: ir.Table, profile: ir.Table, side: str, config: Kala
     if missing:
         raise ConfigError(f"A-01 ({side}) needs evidence column(s) {', '.join(missing)}; remove the metric from "
                           f"indicators.\"{ANOMALY_ID}\".{side}_metrics or compute its indicator")
-    base_cols = list(table.columns)
     j = table.left_join(profile, table.account_id == profile.account_id)
-    j = j.select(*[j[c] for c in base_cols], a01_span_days=j.a01_span_days, a01_country=j.a01_country)
+    j = j.select(*[j[c] for c in table.columns], a01_span_days=j.a01_span_days, a01_country=j.a01_country)
     in_pop = j.i01_n.fill_null(0) > 0
 
     pop = j.filter(in_pop)
@@ -199,26 +198,10 @@ def anomaly_evidence(table: ir.Table, profile: ir.Table, side: str, config: Kala
     )
     a01_cols = ["a01_fired", "a01_strength", "a01_surprise", "a01_geo_top_share", "a01_population", "a01_group",
                 *[c for m in metrics for c in (f"a01_{m}", f"a01_{m}_top")]]
-    pop = pop.select("account_id", *a01_cols)
-    k = j.left_join(pop, j.account_id == pop.account_id)
-    extra = {c: k[c] for c in a01_cols}
-    extra["a01_fired"] = k.a01_fired.fill_null(False)
-    extra["a01_strength"] = k.a01_strength.fill_null(0.0).cast("float64")
-    return k.select(*[k[c] for c in base_cols], **extra)
+    return attach_evidence(table, pop.select("account_id", *a01_cols), "account_id", "a01", a01_cols)
 
 
 # ---- explanation ---------------------------------------------------------------------------------
-def _num(row: Mapping[str, Any], key: str) -> float | None:
-    v = row.get(key)
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
 def _top(share: float) -> str:
     pct = 100.0 * share
     if pct < 0.1:

@@ -76,6 +76,26 @@ def score_table(table: ir.Table, side: str, refs: Iterable[IndicatorRef], config
     return out.mutate(risk_level=risk, alerted=rank.cast("float64") < k)
 
 
+def attach_evidence(table: ir.Table, agg: ir.Table, key: str, prefix: str, cols: list[str]) -> ir.Table:
+    """`table` with `cols` of `agg` joined on account_id = `key`; accounts without a row get
+    fired False and strength 0 (the other columns stay NULL)."""
+    j = table.left_join(agg, table.account_id == agg[key])
+    extra = {c: j[c] for c in cols}
+    extra[f"{prefix}_fired"] = j[f"{prefix}_fired"].fill_null(False)
+    extra[f"{prefix}_strength"] = j[f"{prefix}_strength"].fill_null(0.0).cast("float64")
+    return j.select(*[j[c] for c in table.columns], **extra)
+
+
+def number(row: Mapping[str, Any], key: str) -> float | None:
+    """`row[key]` as a float, or None when it is missing, not a number or NaN (explanations)."""
+    v = row.get(key)
+    try:
+        f = float(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
+    return None if f is None or math.isnan(f) else f
+
+
 def capacity_k(n_accounts: int, alerts_per_10k: float) -> int:
     """How many accounts a capacity of `alerts_per_10k` alerts (before ties): ceil(n × a / 10,000)."""
     return math.ceil(n_accounts * alerts_per_10k / 10_000)

@@ -30,7 +30,6 @@ Parameters: `[indicators."P-02"]`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -39,7 +38,7 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kalasag.model import ConfigError, KalasagConfig
-from kalasag.scoring.combine import IndicatorRef
+from kalasag.scoring.combine import IndicatorRef, attach_evidence, number as _num
 
 _P = TypeVar("_P", bound=BaseModel)
 
@@ -122,7 +121,7 @@ def customer_evidence(receivers: ir.Table, edges: ir.Table, sender_scores: ir.Ta
     e = edges.inner_join(s, edges.sender_id == s.sender_id).select(edges.receiver_id, edges.sender_id, "s_score")
     agg = _fire(_sum_of_scores(e, "receiver_id", "sender_id", "s_score", "p01", "p01_payers", "p01_top_payer", p), "p01", p)
     cols = ["p01_fired", "p01_strength", "p01_expected", "p01_payers", "p01_flagged", "p01_top_payer", "p01_top_score"]
-    return _attach(receivers, agg, "receiver_id", "p01", cols)
+    return attach_evidence(receivers, agg, "receiver_id", "p01", cols)
 
 
 def copayer_evidence(senders: ir.Table, edges: ir.Table, first_scores: ir.Table, config: KalasagConfig) -> ir.Table:
@@ -151,7 +150,7 @@ def copayer_evidence(senders: ir.Table, edges: ir.Table, first_scores: ir.Table,
     agg = agg.inner_join(nvia, agg.sender_id == nvia.sender_id).select(*[agg[c] for c in agg.columns], nvia.p02_via)
     cols = ["p02_fired", "p02_strength", "p02_expected", "p02_copayers", "p02_via", "p02_flagged", "p02_top_copayer",
             "p02_top_score"]
-    return _attach(senders, _fire(agg, "p02", p), "sender_id", "p02", cols)
+    return attach_evidence(senders, _fire(agg, "p02", p), "sender_id", "p02", cols)
 
 
 def _sum_of_scores(e: ir.Table, key: str, other: str, score: str, prefix: str, count: str, top_name: str,
@@ -180,25 +179,6 @@ def _fire(agg: ir.Table, prefix: str, p: PropagationParams | CopayerParams) -> i
         f"{prefix}_fired": fired,
         f"{prefix}_strength": ibis.ifelse(fired, ibis.least(expected / p.strong_expected, 1.0), 0.0).cast("float64"),
     })
-
-
-def _attach(table: ir.Table, agg: ir.Table, key: str, prefix: str, cols: list[str]) -> ir.Table:
-    """`table` with `cols` of `agg` joined on account_id = `key`; accounts without a row get
-    fired False and strength 0 (the other columns stay NULL)."""
-    j = table.left_join(agg, table.account_id == agg[key])
-    extra = {c: j[c] for c in cols}
-    extra[f"{prefix}_fired"] = j[f"{prefix}_fired"].fill_null(False)
-    extra[f"{prefix}_strength"] = j[f"{prefix}_strength"].fill_null(0.0).cast("float64")
-    return j.select(*[j[c] for c in table.columns], **extra)
-
-
-def _num(row: Mapping[str, Any], key: str) -> float | None:
-    v = row.get(key)
-    try:
-        f = float(v) if v is not None else None
-    except (TypeError, ValueError):
-        return None
-    return None if f is None or math.isnan(f) else f
 
 
 def explain_propagation(row: Mapping[str, Any], side: str, flag_score: float = 0.5) -> str:
