@@ -13,7 +13,9 @@ line per world (with the missed operations) and appends to bench/out/entities_ev
 --markdown, also prints the rows of the table in docs/entities.md.
 
 Seeds: develop on the training worlds (many_accounts 1–3, 8–10 at scale 0.5; baseline 1–3, 8–9 at
-scale 1); report held-out seeds only (4–7, 12–15, 21–26, 31–36: docs/entities.md §5).
+scale 1); report held-out seeds only (4–7, 12–15, 21–26, 31–36, and the fresh 41–48 / 41–44 of
+27 Nov 2026: docs/entities.md §5). Every seed up to 48 has now been read: the next fresh
+evaluation needs seeds above 48.
 """
 
 from __future__ import annotations

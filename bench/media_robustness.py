@@ -36,7 +36,7 @@ from kalasag.media import Matcher, load_media_config, pdq_rgb
 from kalasag.media.hashing import iter_sampled_frames, load_rgb
 from kalasag.media.listio import ListEntry
 from kalasag.media.robustness import EXTRA_TRANSFORMS, FAMILIES, TRANSFORMS, generated_image
-from kalasag.media.variants import bank_variants, query_variants, region_variants
+from kalasag.media.variants import bank_variants, is_paired, query_variants, region_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "data" / "media"
@@ -103,9 +103,10 @@ def dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Margins:
-    """Closest unrelated pairs: whole-picture (best variant pair) and regions (k-th closest region)."""
+    """Closest unrelated pairs: whole-picture (best variant pair; a paired variant such as `lowpass` only
+    against the banked variant of the same name) and regions (k-th closest region)."""
 
-    def __init__(self, names, groups, bank_whole, bank_regions, k):
+    def __init__(self, names, groups, bank_whole, bank_regions, k, bank_paired=None):
         self.names, self.groups, self.k = names, np.array(groups), k
         self.orig = words([bank_whole[n][0][1] for n in names])
         owners, hs = [], []
@@ -114,13 +115,17 @@ class Margins:
                 owners.append(i)
                 hs.append(h)
         self.owner, self.all = np.array(owners), words(hs)
+        bank_paired = bank_paired or {}
+        self.paired_names = sorted({p for n in names for p in bank_paired.get(n, {})})
+        self.pair = {p: words([bank_paired[n].get(p, b"\0" * 32) for n in names]) for p in self.paired_names}
+        self.pair_ok = {p: np.array([p in bank_paired.get(n, {}) for n in names]) for p in self.paired_names}
         self.region_names = sorted({r for n in names for r in bank_regions[n]})
         self.reg = {r: words([bank_regions[n].get(r, b"\0" * 32) for n in names]) for r in self.region_names}
         self.reg_ok = {r: np.array([r in bank_regions[n] for n in names]) for r in self.region_names}
         self.pairs = 0
         self.hist = {"hash-only": Counter(), "banked": Counter(), **{f"regions_k{j}": Counter() for j in range(1, 7)}}
 
-    def add(self, group: str, whole: list[bytes], regions: dict[str, bytes]) -> None:
+    def add(self, group: str, whole: list[bytes], regions: dict[str, bytes], paired: dict[str, bytes] | None = None) -> None:
         other = self.groups != group
         self.pairs += int(other.sum())
         q = words(whole)
@@ -128,6 +133,9 @@ class Margins:
         d_all = dists(q, self.all).min(axis=0)
         per_entry = np.full(len(self.names), 256, np.int32)
         np.minimum.at(per_entry, self.owner, d_all)
+        for p, h in (paired or {}).items():
+            if p in self.pair:
+                per_entry = np.minimum(per_entry, np.where(self.pair_ok[p], dists(words([h]), self.pair[p])[0], 256))
         self.hist["hash-only"].update(d_orig[other].tolist())
         self.hist["banked"].update(per_entry[other].tolist())
         if regions:
@@ -161,8 +169,9 @@ def _query(n: str, rgb: np.ndarray, fresh: Margins, false: dict, modes: tuple[st
     cfg, groups = st["cfg"], st["groups"]
     whole = query_variants(rgb, cfg)
     regions = region_variants(rgb, cfg)
-    fresh.add(groups[n], [v.pdq for v in whole if v.quality >= cfg.min_quality] or [whole[0].pdq],
-              {v.name: v.pdq for v in regions if v.quality >= cfg.min_quality})
+    fresh.add(groups[n], [v.pdq for v in whole if v.quality >= cfg.min_quality and not is_paired(v.name)] or [whole[0].pdq],
+              {v.name: v.pdq for v in regions if v.quality >= cfg.min_quality},
+              {v.name: v.pdq for v in whole if v.quality >= cfg.min_quality and is_paired(v.name)})
     out = {}
     for mode in modes:
         m = st["banked"] if mode == "banked" else st["hash_only"]
@@ -193,7 +202,8 @@ def _job(job):
     tf = st["transforms"][key]
     st["tname"] = key
     names = st["recall_names"]
-    r = {m: {"hits": 0, "by_family": Counter(), "variants": Counter(), "false": 0} for m in ("plain", "hash-only", "banked")}
+    r = {m: {"hits": 0, "by_family": Counter(), "variants": Counter(), "false": 0, "only_paired": []}
+         for m in ("plain", "hash-only", "banked")}
     misses = []
     for n in names:
         out = _query(n, tf(st["every"][n][1]), fresh, false, ("plain", "hash-only", "banked"))
@@ -202,12 +212,15 @@ def _job(job):
                 r[mode]["hits"] += 1
                 r[mode]["by_family"][family(n)] += 1
                 r[mode]["variants"][own[0].variant if mode == "banked" else own[0].variant.split("~")[0]] += 1
+                if all(is_paired(m["variant"].split("~")[0]) for m in own[0].matched_variants):
+                    r[mode]["only_paired"].append(n)  # matched only through a paired variant (lowpass)
             elif mode == "banked":
                 misses.append(n)
             r[mode]["false"] += len(wrong)
     res = {"n": len(names), "misses_banked": misses,
            **{m: {"recall": v["hits"] / len(names), "hits": v["hits"], "false": v["false"],
-                  "by_family": dict(v["by_family"]), "variants": dict(v["variants"].most_common())}
+                  "by_family": dict(v["by_family"]), "variants": dict(v["variants"].most_common()),
+                  "only_paired": v["only_paired"]}
               for m, v in r.items()}}
     return kind, key, res, false, fresh.hist, fresh.pairs
 
@@ -235,7 +248,7 @@ def main() -> None:
           + ", ".join(f"{f} {sum(family(n) == f for n in names)}" for f in ("photo", *FAMILIES))
           + f"; recall set {len(recall_names)}; not banked (quality < 50): {len(skipped)} "
           f"({', '.join(f'{f} {sum(family(n) == f for n in skipped)}' for f in ('photo', *FAMILIES))})", flush=True)
-    entries, plain_entries, bank_whole, bank_regions = [], [], {}, {}
+    entries, plain_entries, bank_whole, bank_regions, bank_paired = [], [], {}, {}, {}
     for n in names:
         rgb = every[n][1]
         h, q = pdq_rgb(rgb)
@@ -244,13 +257,15 @@ def main() -> None:
         keep = [(v.name, v.pdq, v.quality) for v in bv + rv if v.quality >= cfg.min_quality]
         entries.append(ListEntry(ref=n, kind="image", line=0, pdq=h, quality=q, variants=keep))
         plain_entries.append(ListEntry(ref=n, kind="image", line=0, pdq=h, quality=q))
-        bank_whole[n] = [("original", h)] + [(v.name, v.pdq) for v in bv if v.quality >= cfg.min_quality]
+        bank_whole[n] = [("original", h)] + [(v.name, v.pdq) for v in bv
+                                             if v.quality >= cfg.min_quality and not is_paired(v.name)]
+        bank_paired[n] = {v.name: v.pdq for v in bv if v.quality >= cfg.min_quality and is_paired(v.name)}
         bank_regions[n] = {v.name: v.pdq for v in rv if v.quality >= cfg.min_quality}
     hash_only = Matcher.from_entries(plain_entries, cfg, "bank")
     banked = Matcher.from_entries(entries, cfg, "bank")
     print(f"bank built: {sum(len(e.variants) for e in entries) + len(entries)} hashes "
           f"({time.time() - t0:.0f} s)", flush=True)
-    margins = Margins(names, [groups[n] for n in names], bank_whole, bank_regions, cfg.region_min_matches)
+    margins = Margins(names, [groups[n] for n in names], bank_whole, bank_regions, cfg.region_min_matches, bank_paired)
     transforms = {"none": lambda x: x, **TRANSFORMS, **({} if args.no_extra else EXTRA_TRANSFORMS)}
     fp_names = [n for n in names if n not in recall]
     jobs = [("transform", t) for t in transforms] + [("fp", fp_names[i :: args.workers]) for i in range(args.workers)]
@@ -291,13 +306,15 @@ def main() -> None:
 def print_markdown(rep: dict, cfg) -> None:
     print()
     print("| transform | plain PDQ | hash-only list (query variants) | banked by Kalasag (+ bank variants, regions) | "
-          "banked: variant that matched most | banked misses by family | false matches (hash-only / banked) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+          "banked: variant that matched most | banked misses by family | banked: matched only through lowpass | "
+          "false matches (hash-only / banked) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for t, r in rep["transforms"].items():
         miss = Counter(family(n) for n in r["misses_banked"])
         top = next(iter(r["banked"]["variants"]), "-")
         print(f"| {t} | {r['plain']['recall']:.0%} | {r['hash-only']['recall']:.0%} | **{r['banked']['recall']:.1%}** "
               f"({r['banked']['hits']}/{r['n']}) | {top} | {', '.join(f'{k} {v}' for k, v in miss.items()) or '-'} | "
+              f"{len(r['banked']['only_paired'])} {' '.join(r['banked']['only_paired'])} | "
               f"{r['hash-only']['false']} / {r['banked']['false']} |")
     m = rep["margins"]
     print(f"\nUnrelated (query, banked image) pairs: {m['unrelated_pairs']:,}; extra false matches from the "

@@ -205,7 +205,7 @@ def test_unrelated_images_do_not_match_banked_variants_or_regions():
     assert len(keep) >= 10
     m = Matcher.from_entries(entries, c, "bank")
     for i in keep:
-        for t in ("none", "crop_90", "overlay_10"):
+        for t in ("none", "crop_90", "overlay_10", "jpeg_q20"):
             rgb = images[i] if t == "none" else T.TRANSFORMS[t](images[i])
             refs = {h.ref for h in m.match_rgb(rgb).hits}
             assert refs <= {str(i)}, (i, t, refs)  # never another image
@@ -221,13 +221,13 @@ def test_hash_bank_variants_csv_is_a_list_that_match_reads(tmp_path):
     rows = list(csv.DictReader(io.StringIO(r.output)))
     assert list(rows[0]) == ["path", "kind", "pdq_hex", "quality", "md5", "sha256", "timestamp", "variant"]
     names = [row["variant"] for row in rows]
-    # original, 4 bank crops (no bars to remove), 4 strips, 4 + 9 tiles
-    assert names[:5] == ["original", "crop95", "crop90", "crop85", "crop80"] and len(names) == 22
+    # original, 4 bank crops (no bars to remove), the paired low-pass hash, 4 strips, 4 + 9 tiles
+    assert names[:6] == ["original", "crop95", "crop90", "crop85", "crop80", "lowpass"] and len(names) == 23
     assert {row["md5"] for row in rows} == {hash_image(orig).md5}
     lst = tmp_path / "bank.csv"
     lst.write_text(r.output)
     [entry] = read_list(lst)
-    assert entry.ref == str(orig) and len(entry.variants) == 21
+    assert entry.ref == str(orig) and len(entry.variants) == 22
     crop = save(T.TRANSFORMS["crop_90"](rgb), tmp_path / "crop.png")
     r = runner.invoke(app, ["match", str(crop), "--list", str(lst), "--format", "csv"])
     assert r.output.splitlines()[1] == f"{crop},true,bank.csv:{orig},0,original~crop90"
@@ -251,12 +251,86 @@ def test_lists_add_banks_variants_and_withdraw_drops_them(tmp_path):
     r = runner.invoke(app, ["lists", "add", str(orig), "--name", "bank", "--state", str(state)])
     assert r.exit_code == 0, r.output
     st = MediaStore(state)
-    assert len(st.variants([1])) == 21  # 4 crops + 4 strips + 13 tiles, hashes only
+    assert len(st.variants([1])) == 22  # 4 crops + lowpass + 4 strips + 13 tiles, hashes only
     m = Matcher.from_store(st, cfg())
     assert m.match_rgb(crop).best.variant == "original~crop90"
     st.withdraw("bank", refs=["orig.png"])
     m.refresh()
-    assert not m.match_rgb(crop).matched and len(m.bank) == 0 and len(m.regions) == 0
+    assert not m.match_rgb(crop).matched and len(m.bank) == 0 and len(m.regions) == 0 and len(m.paired) == 0
+
+
+def _hazy(seed: int, grain: float = 30.0) -> np.ndarray:
+    """A hazy, grainy benign picture: a generated abstract composition at 12 % contrast plus
+    pixel-level grey grain (like a misty seascape shot on film). Strong JPEG wipes the grain, which
+    PDQ's 64×64 sampling otherwise folds into its low-frequency bits."""
+    rng = np.random.default_rng(seed + 1000)
+    x = T.generated_image(seed, size=(256, 256)).astype(np.float32)
+    x = 128 + (x - 128) * 0.12 + rng.normal(0, grain, (256, 256, 1))
+    return np.uint8(np.clip(x, 0, 255))
+
+
+def _bank(images: dict[str, np.ndarray], c) -> Matcher:
+    entries = []
+    for i, (ref, rgb) in enumerate(images.items(), 1):
+        h, q = pdq_rgb(rgb)
+        entries.append(ListEntry(ref, "image", i, pdq=h, quality=q, variants=banked_hashes(rgb, c)))
+    return Matcher.from_entries(entries, c, "bank")
+
+
+def test_strong_jpeg_of_a_grainy_picture_matches_only_through_the_lowpass_variant():
+    rgb = _hazy(1)
+    copy = T.jpeg(rgb, 20)
+    assert hamming(pdq_rgb(copy)[0], pdq_rgb(rgb)[0]) > 31  # plain PDQ misses the q20 copy
+    off = cfg(lowpass_sigma=0)
+    assert not _bank({"hazy": rgb}, off).match_rgb(copy).matched  # no other variant or region reaches it
+    r = _bank({"hazy": rgb}, cfg()).match_rgb(copy)
+    assert (r.best.entry, r.best.variant) == ("bank:hazy", "lowpass~lowpass") and r.best.distance <= 31
+    whole = [v["variant"] for v in r.best.matched_variants if not v["variant"].startswith("region:")]
+    assert whole == ["lowpass~lowpass"]  # (one region also lands within 31: not enough on its own)
+    assert len(r.best.matched_variants) - len(whole) < off.region_min_matches
+
+
+def test_lowpass_is_compared_only_with_the_banked_lowpass():
+    c = cfg()
+    y = T.generated_image(2, family="text")
+    hy = pdq_rgb(y)[0]
+    low_y = [v.pdq for v in query_variants(y, c) if v.name == "lowpass"][0]
+    assert hamming(hy, low_y) > 31  # blurring the text page moves its hash
+    other = pdq_rgb(T.generated_image(3, family="shapes"))[0]
+    # a banked `lowpass` equal to the query's *original* hash is not a match (blurred meets blurred only)
+    decoy = ListEntry("decoy", "image", 1, pdq=other, quality=100, variants=[("lowpass", hy, 100)])
+    assert not Matcher.from_entries([decoy], c, "bank").match_rgb(y).matched
+    # a banked `lowpass` equal to the query's low-pass hash is a match at distance 0
+    same = ListEntry("same", "image", 1, pdq=other, quality=100, variants=[("lowpass", low_y, 100)])
+    r = Matcher.from_entries([same], c, "bank").match_rgb(y)
+    assert (r.best.ref, r.best.variant, r.best.distance) == ("same", "lowpass~lowpass", 0)
+    # a hash-only list never sees it: the query's low-pass hash is not compared with banked originals
+    only = ListEntry("only", "image", 1, pdq=low_y, quality=100)
+    assert not Matcher.from_entries([only], c, "bank").match_rgb(y).matched
+
+
+def test_half_size_copy_matches_a_hash_only_list_through_upscale2():
+    rgb = T.generated_image(9, family="text")
+    h, q = pdq_rgb(rgb)
+    copy = T.TRANSFORMS["resize_50"](rgb)
+    assert hamming(pdq_rgb(copy)[0], h) > 31  # plain PDQ misses the half-size copy
+    entry = ListEntry("page", "image", 1, pdq=h, quality=q)  # a hash-only list: one PDQ per picture
+    assert not Matcher.from_entries([entry], cfg(upscales=[]), "list").match_rgb(copy).matched
+    r = Matcher.from_entries([entry], cfg(), "list").match_rgb(copy)
+    assert (r.best.ref, r.best.variant) == ("page", "upscale2") and r.best.distance <= 31
+    with pytest.raises(MediaError, match="upscales"):
+        cfg(upscales=[0.5])
+
+
+def test_grainy_pictures_and_their_strong_jpegs_do_not_match_each_other():
+    c = cfg()
+    images = {f"hazy{s}": _hazy(s) for s in range(1, 9)}
+    m = _bank(images, c)
+    for ref, rgb in images.items():
+        for q in (10, 20, 30):
+            refs = {h.ref for h in m.match_rgb(T.jpeg(rgb, q)).hits}
+            assert refs <= {ref}, (ref, q, refs)
+        assert {h.ref for h in m.match_rgb(rgb).hits} == {ref}
 
 
 def test_media_settings_live_in_the_main_config(tmp_path):

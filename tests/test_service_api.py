@@ -74,6 +74,51 @@ def test_healthz_answers_without_a_key(svc):
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
+def wait_ready(client, seconds: float = 30.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        r = client.get("/readyz")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r
+        time.sleep(0.02)
+
+
+def test_readyz_answers_once_the_warm_up_ran_without_touching_the_state(svc):
+    r = wait_ready(svc.client)
+    assert r.status_code == 200 and r.json()["status"] == "ready" and r.json()["warm_up_seconds"] > 0
+    # the warm-up scored its synthetic transfers on a scratch scorer: nothing in the log or the state
+    assert svc.store.last_seq() == 0 and svc.scorer.applied_seq == 0
+    assert not any(svc.scorer.evidence.accounts[s] for s in ("sender", "receiver"))
+    assert svc.scorer.counters["submitted"] == 0
+    assert svc.post(transfer(1)).status_code == 200 and svc.store.last_seq() == 1
+
+
+def test_readyz_is_503_until_the_warm_up_has_run_while_healthz_is_200(tmp_path):
+    import threading
+
+    release = threading.Event()
+    s = Service(tmp_path)
+    real = s.scorer.warm_up
+    s.scorer.warm_up = lambda n, tail: (release.wait(30), real(n, tail))[1]
+    with s.client:
+        assert s.client.get("/healthz").status_code == 200
+        r = s.client.get("/readyz")
+        assert r.status_code == 503 and r.json() == {"status": "starting"}
+        release.set()
+        assert wait_ready(s.client).status_code == 200
+    s.store.close()
+
+
+def test_no_warm_up_when_configured_off(tmp_path):
+    s = Service(tmp_path, warm_up_transfers=0, warm_up_log_transfers=0)
+    with s.client:
+        r = wait_ready(s.client)
+        assert r.status_code == 200 and r.json()["warm_up_seconds"] is None
+    s.store.close()
+
+
 @pytest.mark.parametrize("method, path", ENDPOINTS)
 @pytest.mark.parametrize("header, fragment", [
     (None, "missing API key"),
@@ -301,10 +346,11 @@ def test_metrics_count_what_happened(svc):
 def test_openapi_documents_every_endpoint_auth_and_the_transfer_schema(svc):
     spec = svc.client.get("/openapi.json").json()
     assert set(spec["paths"]) == {"/v1/transactions", "/v1/iso20022", "/v1/alerts", "/v1/accounts/{account_id}",
-                                  "/metrics", "/healthz"}
+                                  "/metrics", "/healthz", "/readyz"}
     assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert spec["paths"]["/v1/transactions"]["post"]["security"] == [{"ApiKey": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+    assert "security" not in spec["paths"]["/readyz"]["get"]
     transfer_schema = spec["components"]["schemas"]["Transfer"]
     assert sorted(transfer_schema["required"]) == sorted(REQUIRED_COLUMNS)
     assert "422" in spec["paths"]["/v1/transactions"]["post"]["responses"]

@@ -193,3 +193,31 @@ def test_redis_drop_removes_every_key_of_the_prefix_and_nothing_else(tmp_path):
         store.drop()
         assert list(store._r.scan_iter(match="{" + store.prefix + "}*")) == []
         assert [r["txn_id"] for _, r in other.read_since(0)] == ["A"]
+
+
+def test_a_sliced_periodic_snapshot_is_stored_and_used_at_restart(store, tmp_path):
+    """The sliced snapshot (encoded after submits, stored by a thread: SQLite a file + a reference
+    row, PostgreSQL and Redis over a connection of their own) is what the next start loads."""
+    from datetime import UTC, datetime
+
+    from kalasag.model import load_config
+    from kalasag.service.scorer import StreamScorer
+    from service_helpers import transfer
+
+    now = datetime(2026, 1, 15, tzinfo=UTC)
+    cfg = load_config(overrides={"service": {"snapshot_slice_seconds": 1e-9}})
+    sc = StreamScorer(cfg, store, now=lambda: now)
+    for i in range(30):
+        sc.submit([transfer(i, sender=f"S{i % 4}", receiver=f"R{i % 3}", day=1 + i // 10)])
+    sc.snapshot(background=True)
+    for i in range(30, 40):   # folded in while it is encoded: not in it
+        sc.submit([transfer(i, sender=f"S{i % 4}", receiver=f"R{i % 3}", day=4)])
+    sc._collect_snapshot(wait=True)
+    assert sc.counters["snapshots"] == 1
+    seq, blob = store.load_snapshot()
+    assert seq == 30 and bytes(blob).startswith(b"KALASAG-STATE")
+    again = StreamScorer(cfg, store, now=lambda: now)
+    assert again.counters["replayed"] == 10 and again.applied_seq == 40
+    for side in ("sender", "receiver"):
+        for acc in sc.evidence.account_ids(side):
+            assert again.row(side, acc) == sc.row(side, acc)

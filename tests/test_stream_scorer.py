@@ -119,7 +119,11 @@ def test_network_refresh_in_another_process_gives_the_same_evidence(streamed):
 
 
 # ---- restart --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("snapshot_at", [None, "foreground", "background"])
+# a slice of a periodic snapshot encodes one account (or one unit of the pair table) at a time
+ONE_UNIT = {"service": {"snapshot_slice_seconds": 1e-9}}
+
+
+@pytest.mark.parametrize("snapshot_at", [None, "foreground", "background", "fork", "sliced"])
 def test_restart_gives_the_state_of_an_uninterrupted_run(world, tmp_path, snapshot_at):
     cfg, _, rows = world
     rows = rows[:700]
@@ -127,14 +131,25 @@ def test_restart_gives_the_state_of_an_uninterrupted_run(world, tmp_path, snapsh
     feed(whole, rows)
     want = snapshot_of_state(whole)
 
-    first = scorer(tmp_path / "crash", cfg)
+    if snapshot_at == "fork":
+        first = scorer(tmp_path / "crash", load_config(overrides={"service": {"snapshot_mode": "fork"}}))
+    else:
+        first = scorer(tmp_path / "crash", load_config(overrides=ONE_UNIT))
     feed(first, rows[:350])
     if snapshot_at == "foreground":
         first.snapshot()
-    elif snapshot_at == "background":
+    elif snapshot_at in ("background", "fork"):
         first.snapshot(background=True)
         first._collect_snapshot(wait=True)
-    feed(first, rows[350:420])  # acknowledged after the snapshot: only in the log
+    elif snapshot_at == "sliced":
+        # the periodic snapshot as of transfer 350 is encoded a slice (one account) after each
+        # submit while transfers 351… are folded in: the accounts they change are encoded first
+        first.snapshot(background=True)
+        feed(first, rows[350:400], batch=1)
+        assert first._snap is not None and first._snap.preserved > 0
+        first._collect_snapshot(wait=True)
+        assert first.store.load_snapshot()[0] == 350 and first.counters["snapshots"] == 1
+    feed(first, rows[400 if snapshot_at == "sliced" else 350:420])  # acknowledged after the snapshot: only in the log
     del first  # a crash: no snapshot at the end, nothing closed
 
     second = scorer(tmp_path / "crash", cfg)
@@ -237,7 +252,116 @@ def test_account_view_explains_with_numbers(streamed):
     assert sc.account("no-such-account") is None
 
 
+# ---- warm-up ---------------------------------------------------------------------------------------
+def test_warm_up_touches_neither_the_state_nor_the_log_and_fills_the_name_caches(world, tmp_path):
+    cfg, _, rows = world
+    first = scorer(tmp_path / "state", cfg)
+    feed(first, rows[:200])
+    first.snapshot()
+    sc = scorer(tmp_path / "state", cfg)   # a restart: state from the snapshot, caches empty
+    before, counters = snapshot_of_state(sc), dict(sc.counters)
+    assert not sc.evidence.prep._names
+    seconds = sc.warm_up(50, log_tail=100)
+    assert seconds > 0
+    assert sc.store.last_seq() == 200 and sc.applied_seq == 200 and sc.counters == counters
+    assert snapshot_of_state(sc) == before
+    names = {r.get("sender_name") for r in rows[100:200]} | {r.get("receiver_name") for r in rows[100:200]}
+    assert names <= set(sc.evidence.prep._names)      # the log's latest 100 transfers' names
+    assert not any(k and k.startswith("warm-up") for k in sc.evidence.accounts["sender"])
+    feed(sc, rows[200:300])
+    whole = scorer(tmp_path / "whole", cfg)
+    feed(whole, rows[:300])
+    assert snapshot_of_state(sc) == snapshot_of_state(whole)
+
+
 # ---- snapshots ------------------------------------------------------------------------------------
+def test_sliced_snapshot_is_the_state_at_its_start_byte_for_byte(world, tmp_path):
+    """Transfers folded in while a sliced snapshot is being encoded do not reach it: it is exactly
+    `codec.encode` of the state at the log position where it started."""
+    cfg, _, rows = world
+    sc = scorer(tmp_path / "state", load_config(overrides=ONE_UNIT))
+    feed(sc, rows[:300])
+    sc.refresh_network()   # network columns in the snapshot too
+    want = codec.encode(sc._snapshot_data(), sc._digest)
+    sc.snapshot(background=True)
+    snap = sc._snap
+    feed(sc, rows[300:500], batch=1)   # one slice after each
+    assert sc._snap is snap and snap.preserved > 0 and snap.pairs_preserved > 0
+    while not snap.step(1e-9):
+        pass
+    assert b"".join(snap.pieces) == want
+    assert codec.decode(want, sc._digest)["evidence"]["horizon"][1] == 300
+
+
+def test_compaction_waits_while_a_sliced_snapshot_is_in_progress(world, tmp_path):
+    cfg, _, rows = world
+    sc = scorer(tmp_path / "state", load_config(overrides={"service": {**ONE_UNIT["service"], "state_horizon_days": 5}}))
+    feed(sc, rows[:300])
+    sc.snapshot(background=True)
+    assert sc._snap is not None
+    calls = []
+    sc.evidence.compact = lambda *a, **k: calls.append(a)   # type: ignore[method-assign]
+    sc.housekeeping(0.01)
+    assert not calls   # a snapshot slice instead
+    sc._collect_snapshot(wait=True)
+    sc.housekeeping(0.01)
+    assert calls
+
+
+def test_crash_during_a_sliced_snapshot_restarts_from_the_previous_one(world, tmp_path):
+    cfg, _, rows = world
+    rows = rows[:500]
+    whole = scorer(tmp_path / "whole", cfg)
+    feed(whole, rows)
+    first = scorer(tmp_path / "crash", load_config(overrides=ONE_UNIT))
+    feed(first, rows[:200])
+    first.snapshot()                    # the last complete snapshot: 200
+    feed(first, rows[200:300])
+    first.snapshot(background=True)     # started at 300, never finished
+    feed(first, rows[300:400], batch=5)
+    assert first._snap is not None
+    del first                           # crash
+    second = scorer(tmp_path / "crash", cfg)
+    assert second.counters["replayed"] == 200
+    feed(second, rows[400:])
+    assert snapshot_of_state(second) == snapshot_of_state(whole)
+
+
+def test_kill_9_during_periodic_sliced_snapshots_loses_nothing(world, tmp_path):
+    """A snapshot every 40 transfers, encoded one account per submit (one transfer each), the
+    process killed in the middle of that: the restart (snapshot + replay) is the state of an uninterrupted run."""
+    cfg, _, rows = world
+    rows = rows[:400]
+    data = tmp_path / "rows.json"
+    data.write_text(pd.Series(rows).to_json(orient="values"))
+    child = textwrap.dedent(f"""
+        import json, os, signal
+        from datetime import UTC, datetime
+        from kalasag.model import load_config
+        from kalasag.service.scorer import StreamScorer
+        from kalasag.service.sqlite_store import SQLiteStore
+        rows = json.load(open({str(data)!r}))
+        cfg = load_config(overrides={{"service": {{"snapshot_every": 40, "snapshot_min_seconds": 0,
+                                                   "snapshot_slice_seconds": 1e-9}}}})
+        sc = StreamScorer(cfg, SQLiteStore({str(tmp_path / 'state')!r}), now=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+        for i in range(300):
+            sc.submit(rows[i:i + 1])
+        print("acked 300 snapshots", sc.counters["snapshots"], "in progress", sc._snap is not None, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    words = proc.stdout.split()
+    assert words[:2] == ["acked", "300"] and int(words[3]) >= 1, proc.stdout
+    second = scorer(tmp_path / "state", cfg)
+    snap_seq = second.store.load_snapshot()[0]
+    assert 0 < snap_seq < 300 and second.counters["replayed"] == 300 - snap_seq
+    feed(second, rows[300:])
+    whole = scorer(tmp_path / "whole", cfg)
+    feed(whole, rows)
+    assert snapshot_of_state(second) == snapshot_of_state(whole)
+
+
 def test_snapshot_of_another_configuration_is_ignored(world, tmp_path):
     cfg, _, rows = world
     sc = scorer(tmp_path / "state", cfg)

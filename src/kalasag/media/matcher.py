@@ -16,7 +16,7 @@ from kalasag.media.hashing import detect_kind, file_digests, iter_sampled_frames
 from kalasag.media.index import PdqIndex
 from kalasag.media.listio import ListEntry, read_list
 from kalasag.media.store import MediaStore
-from kalasag.media.variants import Variant, is_region, query_variants, region_variants, unletterbox
+from kalasag.media.variants import Variant, is_paired, is_region, query_variants, region_variants, unletterbox
 
 
 @dataclass
@@ -101,6 +101,7 @@ class Matcher:
         self.frames = PdqIndex(cfg.match_distance, **index)
         self.bank = PdqIndex(cfg.match_distance, **index)  # whole-picture bank variants of banked images
         self.regions = PdqIndex(cfg.region_distance, **index)  # region hashes of banked images
+        self.paired = PdqIndex(cfg.match_distance, **index)  # paired variants (`lowpass`): same name only
         self.variant_info: dict[int, tuple[int, str]] = {}  # variant id → (entry id, name)
         self.meta: dict[int, dict] = {}
         self.frame_entry: dict[int, int] = {}
@@ -199,17 +200,20 @@ class Matcher:
         banked = set(ids)
         whole: tuple[list, list] = ([], [])
         region: tuple[list, list] = ([], [])
+        paired: tuple[list, list] = ([], [])
         for vid, eid, name, h, q in variants or []:
             if eid not in banked or (q is not None and q < min_q):
                 continue
             self.variant_info[vid] = (eid, name)
-            target = region if is_region(name) else whole
+            target = region if is_region(name) else paired if is_paired(name) else whole
             target[0].append(vid)
             target[1].append(h)
         if whole[0]:
             self.bank.add(*whole)
         if region[0]:
             self.regions.add(*region)
+        if paired[0]:
+            self.paired.add(*paired)
 
     def _remove(self, entry_ids: list[int]) -> None:
         gone = set(entry_ids)
@@ -221,6 +225,7 @@ class Matcher:
         vids = [v for v, (e, _) in self.variant_info.items() if e in gone]
         self.bank.remove(vids)
         self.regions.remove(vids)
+        self.paired.remove(vids)
         for v in vids:
             del self.variant_info[v]
         for e in gone:
@@ -266,6 +271,9 @@ class Matcher:
         quality = whole[0].quality
         low = quality < self.cfg.min_quality
         good = [v for v in whole if v.quality >= self.cfg.min_quality] if not low else []
+        # paired variants (`lowpass`) meet only the banked variant of the same name
+        pair_q = [v for v in good if is_paired(v.name)]
+        good = [v for v in good if not is_paired(v.name)]
         found: dict[int, list[tuple[int, int, str]]] = {}  # entry → [(distance, order, label)]
         frame_t: dict[tuple[int, str], float] = {}
         order = itertools.count()
@@ -289,6 +297,12 @@ class Matcher:
                     label = f"{v.name}@frame {t:g}s"
                     frame_t[(eid, label)] = t
                     note(eid, dist, label)
+        if pair_q and len(self.paired):
+            for v, res in zip(pair_q, self.paired.search([v.pdq for v in pair_q])):
+                for vid, dist in res:
+                    eid, bname = self.variant_info[vid]
+                    if bname == v.name:
+                        note(eid, dist, f"{v.name}~{bname}")
         # regions: a banked region counts only against the query's region of the same name
         region_hits: dict[int, dict[str, int]] = {}
         good_regions = [r for r in regions if r.quality >= self.cfg.min_quality] if not low else []

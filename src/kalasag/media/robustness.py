@@ -260,6 +260,10 @@ def overlay_centre(rgb: np.ndarray, share: float = 0.10) -> np.ndarray:
 
 # Beyond the list, to show where the variants stop working (docs/media.md).
 EXTRA_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "jpeg_q10": lambda x: jpeg(x, 10),
+    "jpeg_q30": lambda x: jpeg(x, 30),
+    "resize_50_jpeg30": lambda x: jpeg(resize(x, 0.5), 30),
+    "resize_75": lambda x: resize(x, 0.75),
     "crop_92": lambda x: crop(x, 0.92),
     "crop_90_jpeg50": lambda x: jpeg(crop(x, 0.90), 50),
     "crop_90_offcentre": lambda x: crop_corner(x, 0.90),

@@ -5,7 +5,8 @@ names every variant that matched. Three kinds (docs/media.md, "Robustness"):
 
 * **query variants** (`query_variants`), computed on the query only, so they work against any hash
   list, including hash-only lists imported from a clearinghouse: PDQ's eight rotations/flips, the
-  image without uniform borders (all sides, rows only, columns only), centre crops (an added frame),
+  image without uniform borders (all sides, rows only, columns only), the image enlarged back to the
+  pixel scale of an original it may have been reduced from (`upscale2`), centre crops (an added frame),
   edge-padded "uncrops" (the query is a crop of the original), small rotations back towards upright
   with the empty corners filled, and the same rotations cropped to a banked crop level;
 * **bank variants** (`bank_variants`), computed only when Kalasag banks media it hashes itself
@@ -13,7 +14,11 @@ names every variant that matched. Three kinds (docs/media.md, "Robustness"):
   *banked* picture, stored as extra hashes of the same entry (never pixels);
 * **regions** (`region_variants`), computed on both sides when the bank has them: four strips keeping
   2/3 of the picture (top, bottom, left, right) and 2×2 / 3×3 tiles; a banked entry matches through
-  regions when enough regions match the region at the same position (a corner overlay spoils a few).
+  regions when enough regions match the region at the same position (a corner overlay spoils a few);
+* **paired low-pass variant** (`lowpass`), computed on both sides when the bank has it: the picture
+  reduced to a fixed size and blurred by a fixed share of its side, so what strong compression (or
+  any other loss of fine detail) removes is removed on both sides before hashing; it is compared only
+  with the banked `lowpass` hash of the same picture (blurred to blurred).
 """
 
 from __future__ import annotations
@@ -144,6 +149,18 @@ DIHEDRAL_OPS = {
 }
 
 
+def enlarge(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """The picture enlarged by `factor` (Lanczos). A reduced copy hashed at its own size is filtered
+    differently by PDQ (its pre-filter is a box of about side/128 px, applied twice, then 64×64
+    samples), so fine detail folds into other low-frequency bits; brought back to the pixel scale of
+    the original it may come from, it is filtered and sampled like the original (docs/media.md)."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    size = (round(w * factor), round(h * factor))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.Resampling.LANCZOS))
+
+
 def inscribed_keep(h: int, w: int, degrees: float) -> float:
     """Largest share k such that the centred k·w × k·h rectangle stays inside the picture after it is
     turned by `degrees` about its centre on the same canvas (so it carries no empty corner)."""
@@ -166,6 +183,39 @@ def working_size(rgb: np.ndarray, max_side: int) -> np.ndarray:
 def _hash(name: str, rgb: np.ndarray) -> Variant:
     h, q = pdq_rgb(rgb)
     return Variant(name, h, q)
+
+
+LOWPASS_SIDE = 256  # the low-pass variant is computed at this longest side (PDQ itself works at 64×64)
+PAIRED = ("lowpass",)
+
+
+def is_paired(name: str) -> bool:
+    """Paired variants are compared only with the banked variant of the same name (blurred to blurred)."""
+    return name in PAIRED
+
+
+def lowpass(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    """The picture without its fine detail: reduced (area filter) to a longest side of LOWPASS_SIDE
+    px, then Gaussian-blurred with a standard deviation of `sigma` × that side. Size-independent, so
+    a resized copy gives the same picture; strong JPEG, noise and resampling mostly change detail
+    finer than this, which PDQ's 64×64 sampling otherwise folds into its low-frequency bits."""
+    from PIL import Image, ImageFilter
+
+    h, w = rgb.shape[:2]
+    f = LOWPASS_SIDE / max(h, w)
+    size = (max(5, round(w * f)), max(5, round(h * f)))
+    img = Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.Resampling.BOX)
+    return np.asarray(img.filter(ImageFilter.GaussianBlur(sigma * LOWPASS_SIDE)))
+
+
+def lowpass_variant(rgb: np.ndarray, cfg: MediaConfig, quality: int) -> list[Variant]:
+    """The `lowpass` hash ([] when `lowpass_sigma` is 0). It carries the quality of the picture it was
+    computed from: the blur removes exactly the gradients PDQ's quality measures, so the picture, not
+    its blurred copy, decides whether it is detailed enough to match (docs/media.md)."""
+    if not cfg.lowpass_sigma:
+        return []
+    h, _ = pdq_rgb(lowpass(rgb, cfg.lowpass_sigma))
+    return [Variant("lowpass", h, quality)]
 
 
 def _unletterbox_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[tuple[str, np.ndarray]]:
@@ -193,6 +243,8 @@ def query_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
     ops = list(DIHEDRAL_OPS.items())[1:] if cfg.dihedral else []
     for name, op in ops:
         out.append(_hash(name, op(rgb)))
+    for f in cfg.upscales:
+        out.append(_hash(f"upscale{f:g}", enlarge(rgb, f)))
     if cfg.unletterbox:
         out += [_hash(name, img) for name, img in _unletterbox_variants(rgb, cfg)]
     for keep in cfg.crops:
@@ -210,19 +262,22 @@ def query_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
         level = next((k for k in levels if k <= fit + 0.01), None)  # a 1 % sliver of corner is harmless
         if level is not None:
             out.append(_hash(f"rotate{deg:+g}_crop{round(level * 100)}", centre_crop(back, level)))
+    out += lowpass_variant(rgb, cfg, out[0].quality)  # paired: compared only with a banked `lowpass`
     return out
 
 
 def bank_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
-    """Extra whole-picture hashes of an image Kalasag banks itself: centre crops at `bank_crops` and,
-    if it has uniform bars, the picture without them. Stored as hashes of the same entry."""
+    """Extra whole-picture hashes of an image Kalasag banks itself: centre crops at `bank_crops`,
+    the picture without uniform bars (if it has them) and the paired `lowpass` hash. Stored as hashes
+    of the same entry."""
+    quality = pdq_rgb(rgb)[1] if cfg.lowpass_sigma else 0
     rgb = working_size(rgb, cfg.variant_max_side)
     out = [_hash(f"crop{round(keep * 100)}", centre_crop(rgb, keep)) for keep in cfg.bank_crops]
     if cfg.unletterbox:
         trimmed = unletterbox(rgb, cfg.unletterbox_tolerance, cfg.unletterbox_min_fraction)
         if trimmed is not None:
             out.append(_hash("unletterbox", trimmed))
-    return out
+    return out + lowpass_variant(rgb, cfg, quality)
 
 
 def region_boxes(h: int, w: int, cfg: MediaConfig) -> dict[str, tuple[int, int, int, int]]:

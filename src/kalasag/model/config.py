@@ -149,7 +149,10 @@ class ServiceConfig(_Strict):
     max_batch: int = Field(ge=1)                   # transfers per submitted batch at most
     sqlite_synchronous: str = Field(pattern="^(NORMAL|FULL)$")  # SQLite durability (see docs/service.md, "State")
     snapshot_min_seconds: float = Field(default=60.0, ge=0)  # … and at least this many seconds between snapshots
-    snapshot_nice: int = Field(default=10, ge=0, le=19)   # nice increment of the background snapshot process
+    snapshot_mode: Literal["slices", "fork"] = "slices"   # periodic snapshots: encoded in slices, or by a forked child
+    snapshot_slice_seconds: float = Field(default=0.004, gt=0)   # "slices": encoding time after each submit
+    snapshot_cpu_share: float = Field(default=0.1, gt=0, le=1)   # "slices": encoding CPU at most this share of the time
+    snapshot_nice: int = Field(default=10, ge=0, le=19)   # "fork": nice increment of the snapshot process
     network_refresh_nice: int = Field(default=10, ge=0, le=19)  # … and of the network-refresh process
     state_horizon_days: float = Field(default=400.0, ge=0)   # per-account state kept over this many days (0: all)
     state_compact_slack: float = Field(default=2.0, gt=0)    # rebuilt over the horizon once it spans (1 + this) horizons
@@ -164,6 +167,8 @@ class ServiceConfig(_Strict):
     gc_thresholds: tuple[int, int, int] = (10_000, 50, 1_000)  # gc.set_threshold with the freezing
     nats_batch: int = Field(default=256, ge=1)                # NATS messages per fetch
     nats_ack_wait_seconds: float = Field(default=30.0, gt=0)  # NATS redelivery after this without an ack
+    warm_up_transfers: int = Field(default=400, ge=0)         # scored on a scratch scorer before /readyz is 200
+    warm_up_log_transfers: int = Field(default=100_000, ge=0)  # … and the log's latest read into the name caches
 
 
 class MediaConfig(_Strict):
@@ -181,6 +186,7 @@ class MediaConfig(_Strict):
     crops: list[float]                                 # query centre crops (share kept)
     uncrops: list[float]                               # query edge-padded back to an assumed original size
     rotations: list[float]                             # query turned back by these degrees
+    upscales: list[float] = Field(default_factory=lambda: [2.0])  # query enlarged by these factors (undo a reduction)
     variant_max_side: int = Field(ge=64)               # variants hashed at this longest side at most
     unletterbox_tolerance: int = Field(ge=0, le=255)
     unletterbox_min_fraction: float = Field(ge=0, lt=0.5)
@@ -190,6 +196,7 @@ class MediaConfig(_Strict):
     region_grids: list[int]                            # n×n tile grids hashed as regions
     region_min_matches: int = Field(ge=1)              # regions that must match for a region match
     region_distance: int = Field(ge=0, le=128)         # PDQ distance for a region to match
+    lowpass_sigma: float = Field(default=0.015, ge=0, le=0.2)  # paired low-pass variant: blur σ as a share of the side (0: off)
     watch_window: int = Field(ge=1)                    # live mode: last sampled frames considered ...
     watch_min_matches: int = Field(ge=1)               # ... of which this many must match one entry
     index_layout: Literal["auto", "16x16", "12x21"] = "auto"  # multi-index hashing chunk layout
@@ -201,6 +208,8 @@ class MediaConfig(_Strict):
         shares = [*self.crops, *self.uncrops, *self.bank_crops]
         if any(not 0.5 <= k < 1 for k in shares):
             raise ValueError("crops, uncrops and bank_crops are shares kept, between 0.5 and 1")
+        if any(not 1 < f <= 4 for f in self.upscales):
+            raise ValueError("upscales are enlargement factors above 1 and at most 4")
         if any(not 2 <= n <= 8 for n in self.region_grids):
             raise ValueError("region_grids are tile grid sizes between 2 and 8")
         if self.region_strip and not 0.5 <= self.region_strip < 1:

@@ -59,6 +59,8 @@ class ServiceSettings:
     gc_thresholds: tuple[int, int, int]   # gc.set_threshold with the freezing (Python: 700, 10, 10)
     nats_batch: int                   # messages per JetStream fetch
     nats_ack_wait_seconds: float      # JetStream redelivers a message not acked within this
+    warm_up_transfers: int            # synthetic transfers scored on a scratch scorer before /readyz says ready
+    warm_up_log_transfers: int        # … and the log's latest transfers read into the per-transfer caches
 
     @classmethod
     def from_config(cls, config: KalasagConfig, **overrides: Any) -> "ServiceSettings":
@@ -171,6 +173,21 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
     if shared_store is None:
         shared_store = type(store).__name__ in ("PostgresStore", "RedisStore")
     started = time.time()
+    # readiness (GET /readyz): the state is loaded before the app is created; the warm-up runs on
+    # the gate once the app has started, and the service is ready when it is done
+    readiness: dict[str, Any] = {"ready": False, "warm_up_seconds": None}
+
+    async def _warm_up() -> None:
+        try:
+            warm = getattr(scorer, "warm_up", None)
+            if warm is not None and (settings.warm_up_transfers > 0 or settings.warm_up_log_transfers > 0):
+                seconds = await gate.call(warm, settings.warm_up_transfers, settings.warm_up_log_transfers)
+                readiness["warm_up_seconds"] = round(seconds, 3)
+                gc.collect()   # the scratch state's cycles, before they are frozen
+        except Exception:  # noqa: BLE001 - a failed warm-up only means colder first requests
+            log.exception("warm-up failed; serving without it")
+        readiness["ready"] = True
+        log.info("ready (warm-up %s s)", readiness["warm_up_seconds"])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -191,6 +208,7 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
                 tasks.append(asyncio.create_task(_every(settings.catch_up_seconds, _catch_up, "catch-up")))
             if settings.network_refresh_seconds > 0:
                 tasks.append(asyncio.create_task(_every(settings.network_refresh_seconds, _refresh_network, "network refresh")))
+        tasks.append(asyncio.create_task(_warm_up()))
         if nats is not None:
             await nats.start(gate, metrics)
         try:
@@ -443,6 +461,15 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
     async def healthz() -> Response:
         return _json({"status": "ok", "uptime_seconds": round(time.time() - started, 1)})
 
+    @app.get("/readyz", summary="Readiness (no authentication)", tags=["operations"], response_model=None,
+             responses={503: {"description": "starting: the warm-up has not finished"}})
+    async def readyz() -> Response:
+        """200 once the state is loaded and the warm-up has run (route traffic here); 503 before.
+        Reveals nothing but that — like /healthz, it needs no key (load balancers and probes)."""
+        if not readiness["ready"]:
+            return _json({"status": "starting"}, status=503)
+        return _json({"status": "ready", "warm_up_seconds": readiness["warm_up_seconds"]})
+
     # -- the hot path ---------------------------------------------------------------------------
     # POST /v1/transactions is dispatched straight to its endpoint function, skipping FastAPI's
     # routing and exception middleware stack: measured 108 instead of 192 µs of server CPU per
@@ -486,7 +513,7 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
                 "type": "http", "scheme": "bearer",
                 "description": "API key `ksg_<id>_<secret>` from `kalasag apikey create`; scope `score` for POST, `read` for GET"}}
             for path, ops in spec["paths"].items():
-                if path != "/healthz":
+                if path not in ("/healthz", "/readyz"):
                     for op in ops.values():
                         op["security"] = [{"ApiKey": []}]
             schemas = components.setdefault("schemas", {})

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sortedcontainers import SortedList
 
 from kalasag import scoring
@@ -210,6 +211,158 @@ def compute_network_cache(config: KalasagConfig, store: Store, upto: int, *, wat
     return out
 
 
+class SlicedSnapshot:
+    """A snapshot of the state as of one log position, encoded a slice at a time on the scorer's
+    thread between submits — no fork, no copy of the heap (docs/service.md, "Snapshots").
+
+    Consistency by copy-on-write per account: at the start (log position `seq`) it takes the list
+    of account sides and the pair table (references, no copy of their contents). Before a transfer
+    is folded in while the snapshot is in progress, the scorer calls `preserve`: an account side
+    not yet encoded is encoded *now*, as it still is at `seq`, and a pair's value is copied. Every
+    other account is encoded, in the original order, by `step` slices when it comes; it has not
+    changed since `seq` (the state horizon's compaction, the only other thing that changes
+    accounts, waits while a snapshot is in progress). The result is byte for byte what
+    `codec.encode` of the state at `seq` gives (tested)."""
+
+    def __init__(self, scorer: "StreamScorer") -> None:
+        ev = scorer.evidence
+        self.seq = scorer.applied_seq
+        self.digest = scorer._digest
+        self.order = {s: list(ev.accounts[s]) for s in SIDES}
+        self.todo = {s: dict(ev.accounts[s]) for s in SIDES}   # not encoded yet, unchanged since `seq`
+        self.early: dict[str, dict[str, bytes]] = {s: {} for s in SIDES}   # encoded before they changed
+        self.pair_tables = (dict(ev._pairs_old), dict(ev.pairs))
+        self.pairs_copied: set[tuple[str, str]] = set()
+        self.ev_counters = dict(ev.counters)
+        self.horizon = [ev.clock, ev.last_seq, ev._pairs_gen, len(ev._pairs_old)]
+        net = scorer.network   # never changed in place (install_network swaps it)
+        self.network = {"seq": net.seq, "computed_at": net.computed_at, "seconds": net.seconds}
+        self.net_columns = {s: list(net.columns[s].items()) for s in SIDES}
+        self.counters = dict(scorer.counters)
+        self.pieces: list[bytes] = []
+        self.started = time.perf_counter()
+        self.cpu = 0.0          # thread CPU seconds spent in slices and in `preserve`
+        self.preserved = 0      # account sides encoded early (before a change)
+        self.pairs_preserved = 0
+        self.slices = 0
+        self._work = self._encode()
+
+    @staticmethod
+    def _item(key: Any, value: Any) -> bytes:
+        return b"," + orjson.dumps(key) + b"," + orjson.dumps(codec._enc(value))
+
+    def preserve(self, sender_id: str, receiver_id: str) -> None:
+        """Called before a transfer between these accounts is folded in."""
+        t0 = time.thread_time()
+        if self.todo is not None:   # (None: every account is encoded already)
+            for side, acc in (("sender", sender_id), ("receiver", receiver_id)):
+                a = self.todo[side].pop(acc, None)
+                if a is not None:
+                    self.early[side][acc] = self._item(acc, a)
+                    self.preserved += 1
+        key = (sender_id, receiver_id)
+        if self.pair_tables is not None and key not in self.pairs_copied:
+            self.pairs_copied.add(key)
+            for table in self.pair_tables:
+                v = table.get(key)
+                if v is not None:
+                    table[key] = list(v)   # its value at `seq` (replacing a value keeps the order)
+                    self.pairs_preserved += 1
+        self.cpu += time.thread_time() - t0
+
+    def step(self, budget: float) -> bool:
+        """Encode for about `budget` seconds; True when the whole snapshot is encoded."""
+        end = time.perf_counter() + budget
+        c0 = time.thread_time()
+        self.slices += 1
+        try:
+            for _ in self._work:
+                if time.perf_counter() >= end:
+                    return False
+            return True
+        finally:
+            self.cpu += time.thread_time() - c0
+
+    def _encode(self) -> Iterable[None]:
+        """The encoding, as a generator that yields after each unit of work (`step` stops it when
+        its budget is spent). Output: the pieces of `codec.encode(snapshot data)`."""
+        out = self.pieces
+        head = {"format": codec.FORMAT_VERSION, "config": self.digest}
+        out.append(codec.MAGIC + b"[" + orjson.dumps(head) + b',["D","evidence",["D","accounts",["D"')
+        for side in SIDES:
+            out.append(b"," + orjson.dumps(side) + b',["D"')
+            todo, early = self.todo[side], self.early[side]
+            for acc in self.order[side]:
+                piece = early.pop(acc, None)
+                out.append(piece if piece is not None else self._item(acc, todo.pop(acc)))
+                yield
+            out.append(b"]")
+        self.order = self.todo = self.early = None  # type: ignore[assignment]
+        # the pair table as five columns (StreamEvidence.state), the previous generation first
+        cols: list[list[Any]] = [[], [], [], [], []]
+        for table in self.pair_tables:
+            k = 0
+            for key, v in table.items():
+                cols[0].append(key[0])
+                cols[1].append(key[1])
+                cols[2].append(v[0])
+                cols[3].append(v[1])
+                cols[4].append(v[2])
+                k += 1
+                if k % 2000 == 0:
+                    yield
+        self.pair_tables = self.pairs_copied = None  # type: ignore[assignment]
+        out.append(b'],"pairs",["L"')
+        for col in cols:
+            out.append(b',["L"')
+            for i in range(0, len(col), 10_000):   # codec._enc(col) a chunk at a time
+                out.append(b"," + orjson.dumps(codec._enc(col[i:i + 10_000])[1:])[1:-1])
+                yield
+            out.append(b"]")
+        del cols
+        out.append(b'],"counters",' + orjson.dumps(codec._enc(self.ev_counters)) + b',"horizon",'
+                   + orjson.dumps(codec._enc(self.horizon)) + b"]")
+        net = self.network
+        out.append(b',"network",["D","seq",' + orjson.dumps(codec._enc(net["seq"])) + b',"computed_at",'
+                   + orjson.dumps(codec._enc(net["computed_at"])) + b',"seconds",'
+                   + orjson.dumps(codec._enc(net["seconds"])) + b',"columns",["D"')
+        for side in SIDES:
+            out.append(b"," + orjson.dumps(side) + b',["D"')
+            for acc, cols_ in self.net_columns[side]:
+                out.append(self._item(acc, cols_))
+                yield
+            out.append(b"]")
+        out.append(b']],"counters",' + orjson.dumps(codec._enc(self.counters)) + b"]]")
+
+
+def warm_up_transfers(config: KalasagConfig, n: int, now: datetime) -> list[dict[str, Any]]:
+    """`n` synthetic transfers (ids `warm-up-…`) that take every path of the scoring code: watched
+    (cross-border into a target country) and not, related and unrelated pairs, repeat senders and
+    beneficiaries, keywords-free references, late transfers (every 50th, ten days early: the exact
+    rebuild) — over the 60 days before `now`. Only ever submitted to a scratch scorer."""
+    from datetime import timedelta
+
+    target = sorted(config.target_countries)[0] if config.target_countries else "PH"
+    origins = [("US", "USD", 25.0), ("JP", "JPY", 4700.0), ("GB", "GBP", 30.0), ("AU", "AUD", 60.0)]
+    surnames = ["REYES", "SANTOS", "DELA CRUZ", "GARCIA", "BAUTISTA"]
+    start = now - timedelta(days=60)
+    step = timedelta(days=59) / max(1, n)
+    out = []
+    for i in range(n):
+        country, cur, base = origins[i % len(origins)]
+        s, r = i % 23, i % 11
+        ts = start + step * i - (timedelta(days=10) if i % 50 == 49 else timedelta(0))
+        out.append({
+            "txn_id": f"warm-up-{i}", "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "amount": f"{base * (1 + (i * 37) % 90 / 10):.2f}", "currency": cur, "channel": "mto",
+            "sender_id": f"warm-up-s{s}", "receiver_id": f"warm-up-r{r}",
+            "sender_name": f"ANA {surnames[s % 5]}", "receiver_name": f"Jose {surnames[r % 5 if r % 3 else 4]}",
+            "sender_country": country, "receiver_country": country if i % 7 == 6 else target,
+            "receiver_phone": f"+63 917 555 {r:04d}", "reference": ("family support", "school fees", "")[i % 3],
+        })
+    return out
+
+
 class StreamScorer:
     def __init__(self, config: KalasagConfig, store: Store, *, now: Callable[[], datetime] | None = None,
                  watchlist: Any = None, fx: Any = None) -> None:
@@ -252,7 +405,10 @@ class StreamScorer:
         self._ranked: dict[str, SortedList] = {s: SortedList() for s in SIDES}  # (-score, account)
         self.applied_seq = 0
         self._since_snapshot = 0
-        self._child: tuple[int, int] | None = None  # a background snapshot: (pid, seq)
+        self._child: tuple[int, int] | None = None  # a background snapshot ("fork" mode): (pid, seq)
+        self._snap: SlicedSnapshot | None = None   # a snapshot being encoded in slices ("slices" mode)
+        self._writer: Any = None                   # … then stored by this thread: (thread, seq, result)
+        self.last_snapshot: dict[str, Any] = {}    # how the last periodic snapshot went (metrics)
         self.defer_housekeeping = False   # the gate runs `housekeeping` after answering
         self._snapshot_started = -math.inf   # time.monotonic() of the last background snapshot
         self.last_submit_seconds = 0.0
@@ -336,8 +492,11 @@ class StreamScorer:
         else:
             applied_here = True
         out: list[TransferResult] = []
+        snap = self._snap
         for rec, seq in zip(canon, seqs, strict=True):
             if seq is not None and applied_here:
+                if snap is not None:
+                    snap.preserve(rec["sender_id"], rec["receiver_id"])
                 self.evidence.apply(seq, rec)
                 self.applied_seq = seq
                 self._since_snapshot += 1
@@ -355,6 +514,12 @@ class StreamScorer:
         of the submit's own time `spent`, at least 1 ms — docs/service.md, "State horizon") and the
         periodic snapshot. `submit` calls it itself unless `defer_housekeeping` is set: the gate
         sets it and calls this after the submit's answers are on their way."""
+        if self._snap is not None:
+            # a snapshot in progress: a slice of it; the compaction waits (it changes accounts
+            # without passing through `preserve`)
+            if self._snap.step(self.svc.snapshot_slice_seconds):
+                self._finish_snapshot()
+            return
         ev = self.evidence
         if ev.horizon:
             spent = self.last_submit_seconds if spent is None else spent
@@ -369,7 +534,13 @@ class StreamScorer:
         return TransferResult(txn_id=rec["txn_id"], duplicate=duplicate, hold=hold, sender=s, receiver=r)
 
     def _side_result(self, side: str, acc: str) -> SideResult:
-        score, _, fired = self._rescore(side, acc)
+        # an account whose decisions are all current (no stale indicator, not marked for rescoring:
+        # e.g. after a transfer no indicator watches) keeps its score: no need to recompute it
+        a = self.evidence.accounts[side].get(acc)
+        val = self.scores[side].get(acc) if a is not None and not a.stale else None
+        if val is None or (side, acc) in self.evidence.dirty:
+            val = self._rescore(side, acc)
+        score, _, fired = val
         return SideResult(account_id=acc, score=score, risk_level=self._risk(score), alerted=self._alerted(side, score),
                           indicators=list(fired))
 
@@ -379,6 +550,8 @@ class StreamScorer:
         for seq, rec in self.store.read_since(self.applied_seq):
             if upto is not None and seq > upto:
                 break
+            if self._snap is not None:
+                self._snap.preserve(rec["sender_id"], rec["receiver_id"])
             self.evidence.apply(seq, rec)
             self.applied_seq = seq
             self._since_snapshot += 1
@@ -388,6 +561,43 @@ class StreamScorer:
         if not self.defer_housekeeping:
             self.housekeeping(0.0)
         return n
+
+    def warm_up(self, transfers: int = 400, log_tail: int = 0) -> float:
+        """Pay the first-call costs of the scoring path before serving — lazy imports of the
+        validation and FX code, the FX table, time-zone tables, compiled decisions, the snapshot
+        codec, explanations — by scoring `transfers` synthetic transfers on a **scratch** scorer over
+        an in-memory store: neither this scorer's state nor the durable store is touched. Then
+        `log_tail`: the per-transfer caches (parsed names, phones, references) of this scorer are
+        filled from the log's latest `log_tail` transfers (read only). Returns the seconds it took
+        (docs/service.md, "Readiness and warm-up")."""
+        from kalasag.service.store import MemoryStore
+
+        started = time.perf_counter()
+        scratch = StreamScorer(self.config, MemoryStore(), now=self.now, fx=self.fx) if transfers > 0 else None
+        if scratch is not None:
+            recs = warm_up_transfers(self.config, transfers, self.now())
+            for i in range(0, len(recs), 25):
+                scratch.submit(recs[i:i + 25])
+            scratch.submit(recs[:5])   # duplicates
+            try:
+                scratch.submit([{"txn_id": "warm-up-bad"}])   # the rejection path
+            except TransferRejected:
+                pass
+            for a in scratch.alerts(limit=3) or [{"account_id": recs[0]["receiver_id"]}]:
+                scratch.account(a["account_id"])
+            scratch.account(recs[0]["sender_id"])
+            scratch.stats()
+            codec.decode(codec.encode(scratch._snapshot_data(), scratch._digest), scratch._digest)
+        del scratch
+        if log_tail > 0:
+            # the per-transfer caches of this scorer (names, phones, references: RecordPrep) are
+            # not in the snapshot; fill them from the log's latest transfers (read only, no state)
+            prep = self.evidence.prep
+            for seq, rec in self.store.read_since(max(0, self.applied_seq - log_tail)):
+                if seq > self.applied_seq:
+                    break
+                prep(rec, seq)
+        return time.perf_counter() - started
 
     # ---- scoring (docs/scoring.md: the formula of kalasag.scoring.score_table) --------------------
     def _rescore(self, side: str, acc: str) -> tuple[float, float, tuple[str, ...]]:
@@ -583,8 +793,11 @@ class StreamScorer:
     def _maybe_snapshot(self) -> None:
         self._collect_snapshot()
         every = self.svc.snapshot_every
-        if (every and self._since_snapshot >= every and self._child is None
-                and time.monotonic() - self._snapshot_started >= self.svc.snapshot_min_seconds):
+        gap = self.svc.snapshot_min_seconds
+        if self.svc.snapshot_mode == "slices":   # the encoding's CPU at most this share of the time
+            gap = max(gap, self.last_snapshot.get("encode_cpu_seconds", 0.0) / self.svc.snapshot_cpu_share)
+        if (every and self._since_snapshot >= every and self._child is None and self._snap is None
+                and self._writer is None and time.monotonic() - self._snapshot_started >= gap):
             self.snapshot(background=True)
 
     def _snapshot_data(self) -> dict[str, Any]:
@@ -598,13 +811,25 @@ class StreamScorer:
     def snapshot(self, background: bool = False) -> None:
         """Save the state as of the last applied log entry (replaces the previous snapshot).
 
-        `background=True` (the periodic snapshots): encoding a large state takes seconds, so a
-        forked child process encodes its copy-on-write image of the state and stores it itself,
-        through its own store connection (`Store.reopen`; SQLiteStore writes the blob to a file
-        and commits only a reference), at a lower CPU priority ([service] snapshot_nice), while
-        this process goes on scoring: nothing of it runs on the request path. Without fork or
-        `reopen` (or background=False, e.g. at shutdown) it is done here and now."""
+        `background=True` (the periodic snapshots; encoding a large state takes seconds):
+        - [service] snapshot_mode "slices" (default): starts a `SlicedSnapshot` of the state as of
+          now; `housekeeping` encodes it a slice at a time after each submit (copy-on-write per
+          account keeps it consistent), then a thread stores it (`_finish_snapshot`).
+          `_collect_snapshot(wait=True)` finishes it at once.
+        - "fork": a forked child process encodes its copy-on-write image of the state and stores
+          it itself, through its own store connection (`Store.reopen`), at a lower CPU priority
+          ([service] snapshot_nice). Without fork or `reopen` it is done here and now.
+        `background=False` (e.g. at shutdown) abandons a sliced snapshot in progress and encodes
+        and stores the whole state here and now."""
+        if not background:
+            self._abandon_snapshot()
         self._collect_snapshot(wait=not background)
+        if background and self.svc.snapshot_mode == "slices":
+            if self._snap is None and self._writer is None:
+                self._snap = SlicedSnapshot(self)
+                self._since_snapshot = 0
+                self._snapshot_started = time.monotonic()
+            return
         if background and hasattr(os, "fork") and self._child is None and hasattr(self.store, "reopen"):
             seq = self.applied_seq
             nice = self.svc.snapshot_nice
@@ -637,8 +862,78 @@ class StreamScorer:
         self._since_snapshot = 0
         self.counters["snapshots"] += 1
 
+    def _finish_snapshot(self) -> None:
+        """The sliced snapshot is encoded: store it on a thread of its own (SQLiteStore: the
+        pieces are written to a file, fsynced and renamed, then a one-row reference is committed;
+        other stores: through their own connection, `reopen`), so the file I/O and the fsync are
+        not on the scorer's thread. A store with neither stores it here."""
+        import threading
+
+        snap, self._snap = self._snap, None
+        assert snap is not None
+        pieces, seq = snap.pieces, snap.seq
+        self.last_snapshot = {"seq": seq, "encode_cpu_seconds": round(snap.cpu, 3), "slices": snap.slices,
+                              "encode_wall_seconds": round(time.perf_counter() - snap.started, 3),
+                              "bytes": sum(map(len, pieces))}
+        result: dict[str, Any] = {}
+        store = self.store
+
+        def write() -> None:
+            t0 = time.perf_counter()
+            try:
+                if hasattr(store, "save_snapshot_pieces"):
+                    store.save_snapshot_pieces(seq, pieces)
+                else:
+                    # one buffer for the driver, grown a piece at a time (each copy short, so the
+                    # GIL passes back to the scorer in between), handed over without a final copy
+                    buf = bytearray()
+                    for piece in pieces:
+                        buf += piece
+                    other = store.reopen()
+                    try:
+                        other.save_snapshot(seq, memoryview(buf))
+                    finally:
+                        other.close()
+                result["ok"] = True
+            except BaseException as exc:  # noqa: BLE001 - reported when reaped
+                result["error"] = exc
+            result["seconds"] = time.perf_counter() - t0
+
+        if not hasattr(store, "save_snapshot_pieces") and not hasattr(store, "reopen"):
+            write()
+            self._writer = (None, seq, result)
+        else:
+            t = threading.Thread(target=write, name="kalasag-snapshot-writer", daemon=True)
+            t.start()
+            self._writer = (t, seq, result)
+        self._collect_snapshot()
+
+    def _abandon_snapshot(self) -> None:
+        """Drop a sliced snapshot still being encoded (a foreground one replaces it)."""
+        if self._snap is not None:
+            self._snap = None
+            log.info("periodic snapshot in progress abandoned for a foreground one")
+
     def _collect_snapshot(self, wait: bool = False) -> None:
-        """Reap a finished background snapshot (or wait for a running one)."""
+        """Reap a finished background snapshot (or, `wait`, finish and wait for a running one)."""
+        if wait and self._snap is not None:
+            while not self._snap.step(1.0):
+                pass
+            self._finish_snapshot()
+        if self._writer is not None:
+            thread, seq, result = self._writer
+            if thread is not None:
+                if wait:
+                    thread.join()
+                elif thread.is_alive():
+                    return
+            self._writer = None
+            if result.get("ok"):
+                self.counters["snapshots"] += 1
+                self.last_snapshot["write_seconds"] = round(result.get("seconds", 0.0), 3)
+            else:
+                log.warning("periodic snapshot at log position %s failed (%s); the next one will retry",
+                            seq, result.get("error"))
         if self._child is None:
             return
         pid, seq = self._child
@@ -679,6 +974,11 @@ class StreamScorer:
             "compaction_queue": len(self.evidence.due),
             "compaction_seconds": ev["compaction_seconds"],
             "snapshots": self.counters["snapshots"],
+            "snapshot_in_progress": int(self._snap is not None or self._writer is not None),
+            "snapshot_last_seq": self.last_snapshot.get("seq", 0),
+            "snapshot_encode_cpu_seconds": self.last_snapshot.get("encode_cpu_seconds", 0.0),
+            "snapshot_encode_wall_seconds": self.last_snapshot.get("encode_wall_seconds", 0.0),
+            "snapshot_bytes": self.last_snapshot.get("bytes", 0),
             "network_refreshes": self.counters["network_refreshes"],
             "network_seq": self.network.seq,
             "network_lag": self.applied_seq - self.network.seq,

@@ -210,11 +210,19 @@ class SQLiteStore(Store):
     def save_snapshot(self, seq: int, blob: bytes) -> None:
         """The blob goes to a file next to the database (written, fsynced, renamed into place); the
         snapshot row, committed after it, names the file; older snapshot files are then removed."""
+        self.save_snapshot_pieces(seq, (blob,))
+
+    def save_snapshot_pieces(self, seq: int, pieces: Sequence[bytes]) -> None:
+        """`save_snapshot` of the concatenated pieces, without concatenating them (a large
+        snapshot is written a piece at a time, the GIL released during the writes)."""
+        import threading
+
         name = f"{self.path.name}.snapshot-{int(seq)}"
         target = self.path.with_name(name)
-        tmp = self.path.with_name(f"{name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
+        tmp = self.path.with_name(f"{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "wb", buffering=1 << 20) as fh:
+            for piece in pieces:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -63,3 +63,57 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class MemoryStore(Store):
+    """A store in memory, nothing durable: the scratch store of `StreamScorer.warm_up` (and of tests
+    that need no durability). Not for serving."""
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self._log: list[dict[str, Any]] = []
+        self._ids: set[str] = set()
+        self._snapshot: tuple[int, bytes] | None = None
+        self._keys: dict[str, ApiKeyRecord] = {}
+
+    def append(self, transfers: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        out: list[int | None] = []
+        for t in transfers:
+            tid = str(t["txn_id"])
+            if tid in self._ids:
+                out.append(None)
+                continue
+            self._ids.add(tid)
+            self._log.append(dict(t))
+            out.append(len(self._log))
+        return out
+
+    def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        for i in range(int(seq), len(self._log)):
+            yield i + 1, self._log[i]
+
+    def read_account(self, side: str, account_id: str, upto: int | None = None,
+                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
+        hi = len(self._log) if upto is None else min(int(upto), len(self._log))
+        log = self._log
+        return [(i + 1, log[i]) for i in range(max(0, int(since) - 1), hi) if log[i].get(col) == account_id]
+
+    def last_seq(self) -> int:
+        return len(self._log)
+
+    def save_snapshot(self, seq: int, blob: bytes) -> None:
+        self._snapshot = (int(seq), bytes(blob))
+
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        return self._snapshot
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        self._keys[record.key_id] = record
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._keys.get(key_id)
+
+    def close(self) -> None:
+        pass
