@@ -156,7 +156,7 @@ class ServiceConfig(_Strict):
     network_refresh_nice: int = Field(default=10, ge=0, le=19)  # … and of the network-refresh process
     state_horizon_days: float = Field(default=400.0, ge=0)   # per-account state kept over this many days (0: all)
     state_compact_slack: float = Field(default=2.0, gt=0)    # rebuilt over the horizon once it spans (1 + this) horizons
-    state_compact_share: float = Field(default=1.0, gt=0)   # compaction time per submit, as a share of the submit's
+    state_compact_share: float = Field(default=0.25, gt=0)   # compaction time per submit, as a share of the submit's
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)   # HTTP request body limit (413)
     iso20022_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # pacs.008 document limit (400)
     auth_cache_seconds: float = Field(default=60.0, ge=0)     # verified API keys cached this long
