@@ -159,28 +159,35 @@ def test_restart_gives_the_state_of_an_uninterrupted_run(world, tmp_path, snapsh
     assert second.applied_seq == whole.applied_seq == 700
 
 
-def test_kill_9_loses_no_acknowledged_transfer(world, tmp_path):
-    cfg, _, rows = world
-    rows = rows[:300]
+def _killed_child(tmp_path, rows, config_expr: str, loop: str):
+    """Run a scorer over `rows` in a child process that SIGKILLs itself after `loop` (which prints
+    what it acknowledged); `config_expr` builds its configuration. Returns the child's stdout words."""
     data = tmp_path / "rows.json"
     data.write_text(pd.Series(rows).to_json(orient="values"))
-    child = textwrap.dedent(f"""
-        import json, os, signal, sys
+    child = textwrap.dedent("""
+        import json, os, signal
         from datetime import UTC, datetime
         from kalasag.model import load_config
         from kalasag.service.scorer import StreamScorer
         from kalasag.service.sqlite_store import SQLiteStore
-        rows = json.load(open({str(data)!r}))
-        sc = StreamScorer(load_config(), SQLiteStore({str(tmp_path / 'state')!r}), now=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+        rows = json.load(open(%r))
+        cfg = %s
+        sc = StreamScorer(cfg, SQLiteStore(%r), now=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    """) % (str(data), config_expr, str(tmp_path / "state")) + textwrap.dedent(loop) + "os.kill(os.getpid(), signal.SIGKILL)\n"
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    return proc.stdout.split()
+
+
+def test_kill_9_loses_no_acknowledged_transfer(world, tmp_path):
+    cfg, _, rows = world
+    rows = rows[:300]
+    words = _killed_child(tmp_path, rows, "load_config()", """
         for i in range(0, 200, 10):
             sc.submit(rows[i:i + 10])
             print("acked", i + 10, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
     """)
-    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    acked = int(proc.stdout.split()[-1])
-    assert acked == 200
+    assert int(words[-1]) == 200
     second = scorer(tmp_path / "state", cfg)
     assert second.store.last_seq() == 200 and second.counters["replayed"] == 200
     feed(second, rows[200:])
@@ -332,26 +339,12 @@ def test_kill_9_during_periodic_sliced_snapshots_loses_nothing(world, tmp_path):
     process killed in the middle of that: the restart (snapshot + replay) is the state of an uninterrupted run."""
     cfg, _, rows = world
     rows = rows[:400]
-    data = tmp_path / "rows.json"
-    data.write_text(pd.Series(rows).to_json(orient="values"))
-    child = textwrap.dedent(f"""
-        import json, os, signal
-        from datetime import UTC, datetime
-        from kalasag.model import load_config
-        from kalasag.service.scorer import StreamScorer
-        from kalasag.service.sqlite_store import SQLiteStore
-        rows = json.load(open({str(data)!r}))
-        cfg = load_config(overrides={{"service": {{"snapshot_every": 40, "snapshot_min_seconds": 0,
-                                                   "snapshot_slice_seconds": 1e-9}}}})
-        sc = StreamScorer(cfg, SQLiteStore({str(tmp_path / 'state')!r}), now=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    words = _killed_child(tmp_path, rows, """load_config(overrides={"service": {"snapshot_every": 40,
+        "snapshot_min_seconds": 0, "snapshot_slice_seconds": 1e-9}})""", """
         for i in range(300):
             sc.submit(rows[i:i + 1])
         print("acked 300 snapshots", sc.counters["snapshots"], "in progress", sc._snap is not None, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
     """)
-    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    words = proc.stdout.split()
     assert words[:2] == ["acked", "300"] and int(words[3]) >= 1, proc.stdout
     second = scorer(tmp_path / "state", cfg)
     snap_seq = second.store.load_snapshot()[0]
