@@ -221,3 +221,34 @@ def test_a_sliced_periodic_snapshot_is_stored_and_used_at_restart(store, tmp_pat
     for side in ("sender", "receiver"):
         for acc in sc.evidence.account_ids(side):
             assert again.row(side, acc) == sc.row(side, acc)
+
+
+def test_sqlite_checkpoint_resets_a_wal_that_passive_checkpoints_let_grow(tmp_path):
+    """Commits arriving without pause: PASSIVE checkpoints alone never rewind the WAL. A round that
+    finds at least `wal_restart_bytes` in it rewinds it (and `journal_size_limit` cuts the file back
+    to that size when it is reused); below that it leaves it alone."""
+    import os
+
+    from kalasag.service.sqlite_store import SQLiteStore
+
+    st = SQLiteStore(tmp_path / "s", checkpoint_seconds=0, wal_restart_bytes=256 << 10)
+    wal = str(st.path) + "-wal"
+    try:
+        for k in range(40):
+            st.append([rec(f"w{k}-{i}") for i in range(25)])
+        grown = os.path.getsize(wal)
+        assert grown >= 256 << 10                    # 1,000 transfers in 40 commits: well over 256 KiB
+        assert SQLiteStore.checkpoint(st) is True    # PASSIVE, then RESTART
+        st.append([rec("after")])                    # written from the WAL's start, the file cut back
+        small = os.path.getsize(wal)
+        assert 0 < small <= 256 << 10 < grown
+        assert st.checkpoint() is False              # below the limit: PASSIVE only, the WAL stays
+        assert os.path.getsize(wal) == small
+        assert st.count() == 1001 and st.last_seq() == 1001
+    finally:
+        st.close()
+    again = SQLiteStore(tmp_path / "s", checkpoint_seconds=0)
+    try:
+        assert again.count() == 1001                 # nothing lost by the truncation
+    finally:
+        again.close()
