@@ -186,10 +186,10 @@ def receiver_frames(eng, worlds: list[dict[str, Path]], config: KalasagConfig) -
     for files in worlds:
         s = eng.from_records(pd.read_parquet(files["sender"]))
         before = scoring.score_table(s.drop("y"), "sender", refs, config).select("account_id", "score")
-        s = scoring.copayer_evidence(s.drop("y"), eng.from_records(pd.read_parquet(files["edges"])), before, config)
+        e = eng.from_records(pd.read_parquet(files["edges"]))
+        s = scoring.copayer_evidence(s.drop("y"), e, before, config)
         scores = scoring.score_table(s, "sender", refs, config).select("account_id", "score")
         r = eng.from_records(pd.read_parquet(files["receiver"]))
-        e = eng.from_records(pd.read_parquet(files["edges"]))
         out.append(eng.fetch(scoring.customer_evidence(r, e, scores, config).drop(
             "p01_top_payer", "p01_payers", "p01_flagged", "p01_top_score", "p01_expected")))
     return out

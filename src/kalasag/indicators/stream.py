@@ -44,7 +44,7 @@ from kalasag.indicators.timezones import local_hour_of
 from kalasag.indicators.windows import exact, from_exact
 from kalasag.model import SIDES, KalasagConfig
 
-History = Callable[..., Iterable[tuple[int, Mapping[str, Any]]]]   # (side, account, upto[, since]) → (seq, record)
+History = Callable[[str, str, int, int], Iterable[tuple[int, Mapping[str, Any]]]]   # (side, account, upto, since) → (seq, record), since ≤ seq ≤ upto
 _MISSING = object()
 
 
@@ -236,7 +236,6 @@ class StreamEvidence:
         # a large account's compaction in progress, built a slice at a time:
         # [side, account, cut, upto, rows (ts, seq, record), position, new AccountSide]
         self._building: list | None = None
-        self._history_since: bool | None = None
         # counterparts of dropped accounts, to compact before anything else; until they are, the
         # dropped accounts' last evidence (the columns they read) is kept as a ghost
         self._urgent: dict[tuple[str, str], None] = {}
@@ -367,21 +366,8 @@ class StreamEvidence:
         return a
 
     def _read(self, side: str, acc: str, upto: int, since: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
-        """The account's log entries with since ≤ seq ≤ upto (`history` may not take `since`)."""
-        if not since:
-            return self.history(side, acc, upto)
-        if self._history_since is None:
-            import inspect
-
-            try:
-                params = inspect.signature(self.history).parameters.values()
-                self._history_since = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 4 \
-                    or any(p.kind == p.VAR_POSITIONAL for p in params)
-            except (TypeError, ValueError):
-                self._history_since = False
-        if self._history_since:
-            return self.history(side, acc, upto, since)
-        return [(s, r) for s, r in self.history(side, acc, upto) if s >= since]
+        """The account's log entries with since ≤ seq ≤ upto."""
+        return self.history(side, acc, upto, since)
 
     # ---- the state horizon (module doc) ---------------------------------------------------------
     def _rotate_pairs(self, now: int) -> None:

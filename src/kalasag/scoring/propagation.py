@@ -181,20 +181,26 @@ def _fire(agg: ir.Table, prefix: str, p: PropagationParams | CopayerParams) -> i
     })
 
 
+def _flagged_and_top(row: Mapping[str, Any], prefix: str, top_key: str, flag_score: float) -> str:
+    """The end of a P-01 / P-02 sentence: how many of the counterparts are flagged, and the highest."""
+    text = ""
+    flagged = int(_num(row, f"{prefix}_flagged") or 0)
+    if flagged:
+        text += f"; {flagged} of them score{'s' if flagged == 1 else ''} {flag_score:.2f} or more"
+    top, score = row.get(top_key), _num(row, f"{prefix}_top_score")
+    if top is not None and score is not None:
+        text += f" (highest: {top}, score {score:.2f})"
+    return text
+
+
 def explain_propagation(row: Mapping[str, Any], side: str, flag_score: float = 0.5) -> str:
     expected, payers = _num(row, "p01_expected"), _num(row, "p01_payers")
     if expected is None or payers is None:
         return ""
     n = int(payers)
-    flagged = int(_num(row, "p01_flagged") or 0)
     text = (f"paid by {n} foreign sender{'' if n == 1 else 's'} whose own scores add up to {expected:.1f} expected "
             f"OSEC customer{'' if round(expected, 1) == 1.0 else 's'}")
-    if flagged:
-        text += f"; {flagged} of them score{'s' if flagged == 1 else ''} {flag_score:.2f} or more"
-    top, score = row.get("p01_top_payer"), _num(row, "p01_top_score")
-    if top is not None and score is not None:
-        text += f" (highest: {top}, score {score:.2f})"
-    return text
+    return text + _flagged_and_top(row, "p01", "p01_top_payer", flag_score)
 
 
 def explain_copayers(row: Mapping[str, Any], side: str, flag_score: float = 0.5) -> str:
@@ -202,13 +208,7 @@ def explain_copayers(row: Mapping[str, Any], side: str, flag_score: float = 0.5)
     if expected is None or copayers is None:
         return ""
     n, via = int(copayers), int(_num(row, "p02_via") or 0)
-    flagged = int(_num(row, "p02_flagged") or 0)
     text = (f"{'its beneficiary is' if via == 1 else f'{via} of its beneficiaries are'} also paid by {n} other foreign "
             f"sender{'' if n == 1 else 's'} whose own scores add up to {expected:.1f} expected OSEC "
             f"customer{'' if round(expected, 1) == 1.0 else 's'}")
-    if flagged:
-        text += f"; {flagged} of them score{'s' if flagged == 1 else ''} {flag_score:.2f} or more"
-    top, score = row.get("p02_top_copayer"), _num(row, "p02_top_score")
-    if top is not None and score is not None:
-        text += f" (highest: {top}, score {score:.2f})"
-    return text
+    return text + _flagged_and_top(row, "p02", "p02_top_copayer", flag_score)

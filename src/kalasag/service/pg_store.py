@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import psycopg
 
-from kalasag.service.store import ApiKeyRecord, Store
+from kalasag.service.store import ApiKeyRecord, UrlStore
 from kalasag.service.stores import StoreError
 
 _PREFIX_RE = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
@@ -55,7 +55,7 @@ def _redact(url: str) -> str:
     return url
 
 
-class PostgresStore(Store):
+class PostgresStore(UrlStore):
     def __init__(self, url: str, *, connect_timeout: float = 5.0) -> None:
         self._raw_url = url
         self.url = _redact(url)
@@ -165,14 +165,6 @@ class PostgresStore(Store):
             if len(rows) < READ_BATCH:
                 return
             last = rows[-1][0]
-
-    def reopen_spec(self) -> tuple:
-        """What another process needs to open this store (kalasag.service.stores.open_spec)."""
-        return ("url", self._raw_url)
-
-    def reopen(self) -> "PostgresStore":
-        """Another connection to the same store (for another process: a background snapshot)."""
-        return PostgresStore(self._raw_url)
 
     def read_account(self, side: str, account_id: str, upto: int | None = None,
                      since: int = 0) -> list[tuple[int, dict[str, Any]]]:

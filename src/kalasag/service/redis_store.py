@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import redis
 
-from kalasag.service.store import ApiKeyRecord, Store
+from kalasag.service.store import ApiKeyRecord, UrlStore
 from kalasag.service.stores import StoreError
 
 log = logging.getLogger("kalasag.service")
@@ -91,7 +91,7 @@ def _split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=urlencode(rest))), prefix
 
 
-class RedisStore(Store):
+class RedisStore(UrlStore):
     def __init__(self, url: str, *, socket_timeout: float = 10.0) -> None:
         self._raw_url = url
         clean, self.prefix = _split_url(url)
@@ -139,14 +139,6 @@ class RedisStore(Store):
         keys = [self.k_seq, self.k_txn, self.k_log, self.k_sender, self.k_receiver]
         res = self._call(lambda: self._append(keys=keys, args=[len(ids), *ids, *blobs, *senders, *receivers]))
         return [int(s) if s else None for s in res]
-
-    def reopen_spec(self) -> tuple:
-        """What another process needs to open this store (kalasag.service.stores.open_spec)."""
-        return ("url", self._raw_url)
-
-    def reopen(self) -> "RedisStore":
-        """Another connection to the same store (for another process: a background snapshot)."""
-        return RedisStore(self._raw_url)
 
     def read_account(self, side: str, account_id: str, upto: int | None = None,
                      since: int = 0) -> list[tuple[int, dict[str, Any]]]:

@@ -452,13 +452,8 @@ class StreamScorer:
         return n
 
     def _history(self, side: str, account_id: str, upto: int, since: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
-        """One account's transfers from the log with since ≤ seq ≤ upto (indexed when the store can,
-        else a scan)."""
-        read = getattr(self.store, "read_account", None)
-        if read is not None:
-            return read(side, account_id, upto, since) if since else read(side, account_id, upto)
-        col = "sender_id" if side == "sender" else "receiver_id"
-        return [(s, r) for s, r in self.store.read_since(max(0, since - 1)) if s <= upto and r.get(col) == account_id]
+        """One account's transfers from the log with since ≤ seq ≤ upto (`Store.read_account`)."""
+        return self.store.read_account(side, account_id, upto, since)
 
     def _evicted(self, side: str, acc: str) -> None:
         """The state horizon dropped an account side (no transfer in the last horizon)."""

@@ -43,6 +43,20 @@ class Store(ABC):
     def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
         """Log entries with sequence number > seq, in order."""
 
+    def read_account(self, side: str, account_id: str, upto: int | None = None,
+                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """One account's transfers on one side ("sender"/"receiver") with since ≤ seq ≤ upto, in
+        log order: the scorer rebuilds an account from them (a late transfer, the state horizon).
+        This default scans the log; the stores override it with an indexed read."""
+        col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
+        out = []
+        for s, r in self.read_since(max(0, int(since) - 1)):
+            if upto is not None and s > upto:
+                break
+            if r.get(col) == account_id:
+                out.append((s, r))
+        return out
+
     @abstractmethod
     def last_seq(self) -> int:
         """Highest sequence number in the log (0 when empty)."""
@@ -63,6 +77,21 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class UrlStore(Store):
+    """A store on a server, opened from its URL: another connection (another thread's or another
+    process's) is the same URL opened again."""
+
+    _raw_url: str
+
+    def reopen_spec(self) -> tuple:
+        """What another process needs to open this store (kalasag.service.stores.open_spec)."""
+        return ("url", self._raw_url)
+
+    def reopen(self) -> "UrlStore":
+        """Another connection to the same store (for a background snapshot)."""
+        return type(self)(self._raw_url)  # type: ignore[call-arg]
 
 
 class MemoryStore(Store):
@@ -92,13 +121,6 @@ class MemoryStore(Store):
     def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
         for i in range(int(seq), len(self._log)):
             yield i + 1, self._log[i]
-
-    def read_account(self, side: str, account_id: str, upto: int | None = None,
-                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
-        col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
-        hi = len(self._log) if upto is None else min(int(upto), len(self._log))
-        log = self._log
-        return [(i + 1, log[i]) for i in range(max(0, int(since) - 1), hi) if log[i].get(col) == account_id]
 
     def last_seq(self) -> int:
         return len(self._log)
