@@ -1,4 +1,5 @@
-"""Beneficiary-side indicators (research note §1.3): I-19, I-21, I-22.
+"""Beneficiary-side indicators (research note §1.3): I-19, I-21, I-22 (I-21 also has a sender form,
+household fan-out: kalasag.indicators.household).
 
 I-19 has a stream form; I-21 (receivers linked through common senders: a graph) and I-22 (a region
 against its own history: a population baseline) are batch only — the real-time service refreshes
@@ -16,6 +17,7 @@ from pydantic import PositiveFloat, PositiveInt
 
 from kalasag.indicators.base import DAY, Indicator, Params, StreamState, finish, graded, integer, num, plural, ratio
 from kalasag.indicators.context import Context
+from kalasag.indicators.household import explain_household, household_fanout
 from kalasag.indicators.ops import IBIS, SCALAR
 from kalasag.indicators.windows import WindowDistinct, distinct_at_rows, trailing
 
@@ -78,15 +80,18 @@ class ForeignMicroInflows(Indicator):
 
 class SeveralAccounts(Indicator):
     id, slug, name = "I-21", "i21", "Several accounts or channels for the same senders"
-    sides = ("receiver",)
+    sides = ("receiver", "sender")
     description = (
         "The beneficiary's unrelated foreign senders also pay other receiving accounts held under the "
         "same name or phone number (one person, several accounts or MSBs) or, more weakly, accounts of "
         "people with the same surname (a family spreading the payments); optionally, senders pay the "
-        "beneficiary through two or more channels."
+        "beneficiary through two or more channels. Sender form (household fan-out): the sender pays "
+        "several unrelated receiving accounts of one household (same surname and region, or a shared "
+        "phone number)."
     )
     source = " ; ".join(["https://www.newswatchplus.ph/2022/02/16/amlc-warns-of-sanctions-if-suspicious-transactions-are-not-reported",
-                         "https://icmec.org.au/?p=717", "https://dwiz882am.com/index.php/illegal-recruiter-timbog-sa-paranaque-city"])
+                         "https://icmec.org.au/?p=717", "https://dwiz882am.com/index.php/illegal-recruiter-timbog-sa-paranaque-city",
+                         AMLC_MO])  # AMLC "family operations": the sender form (household fan-out)
 
     class Params(Params):
         use_name: bool
@@ -101,6 +106,10 @@ class SeveralAccounts(Indicator):
         family_strength: float
         min_multichannel_senders: int
         multichannel_strength: float
+        # sender form (household fan-out, kalasag.indicators.household)
+        household_min_accounts: PositiveInt
+        household_use_name: bool
+        household_use_phone: bool
 
     @staticmethod
     def _count_linked(shared: ir.Table, keys: ir.Table, name: str) -> ir.Table:
@@ -113,6 +122,8 @@ class SeveralAccounts(Indicator):
     def evidence(self, ctx: Context, side: str) -> ir.Table:
         self.check_side(side)
         p = ctx.params(self.id)
+        if side == "sender":
+            return household_fanout(self, ctx, p)
         t = ctx.side_tx(side)
         if p.only_unrelated:
             t = t.filter(t.unrelated)
@@ -161,6 +172,8 @@ class SeveralAccounts(Indicator):
                       multichannel_senders=a.multi, max_channels=a.max_channels)
 
     def explain(self, row: Mapping[str, Any], side: str) -> str:
+        if side == "sender":
+            return explain_household(row, side)
         parts = []
         k = integer(row, "i21_linked_accounts")
         if k:

@@ -148,15 +148,19 @@ class ServiceConfig(_Strict):
     max_lateness_seconds: int = Field(ge=0)        # a transfer this much older than its account's latest is applied exactly
     max_batch: int = Field(ge=1)                   # transfers per submitted batch at most
     sqlite_synchronous: str = Field(pattern="^(NORMAL|FULL)$")  # SQLite durability (see docs/service.md, "State")
+    sqlite_page_size: Literal[512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] = 1024   # of a new SQLite store
+    sqlite_wal_restart_mib: float = Field(default=1024.0, gt=0)  # the WAL is rewound once it holds this much
     snapshot_min_seconds: float = Field(default=60.0, ge=0)  # … and at least this many seconds between snapshots
     snapshot_mode: Literal["slices", "fork"] = "slices"   # periodic snapshots: encoded in slices, or by a forked child
-    snapshot_slice_seconds: float = Field(default=0.004, gt=0)   # "slices": encoding time after each submit
+    snapshot_slice_seconds: float = Field(default=0.004, gt=0)   # "slices": encoding time after each submit …
+    snapshot_slice_share: float = Field(default=0.2, gt=0, le=1)  # … and at most this share of the time since the last slice
     snapshot_cpu_share: float = Field(default=0.1, gt=0, le=1)   # "slices": encoding CPU at most this share of the time
     snapshot_nice: int = Field(default=10, ge=0, le=19)   # "fork": nice increment of the snapshot process
     network_refresh_nice: int = Field(default=10, ge=0, le=19)  # … and of the network-refresh process
     state_horizon_days: float = Field(default=400.0, ge=0)   # per-account state kept over this many days (0: all)
     state_compact_slack: float = Field(default=2.0, gt=0)    # rebuilt over the horizon once it spans (1 + this) horizons
     state_compact_share: float = Field(default=0.25, gt=0)   # compaction time per submit, as a share of the submit's
+    state_compact_jitter: float = Field(default=0.5, ge=0)   # … each account's own extra span, up to this many horizons
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)   # HTTP request body limit (413)
     iso20022_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # pacs.008 document limit (400)
     auth_cache_seconds: float = Field(default=60.0, ge=0)     # verified API keys cached this long
@@ -197,6 +201,16 @@ class MediaConfig(_Strict):
     region_min_matches: int = Field(ge=1)              # regions that must match for a region match
     region_distance: int = Field(ge=0, le=128)         # PDQ distance for a region to match
     lowpass_sigma: float = Field(default=0.015, ge=0, le=0.2)  # paired low-pass variant: blur σ as a share of the side (0: off)
+    partial_match: bool = False                        # partial (reliable-bit) query variants (opt-in: docs/media.md)
+    partial_uncrops: list[float] = Field(default_factory=lambda: [0.95, 0.9])  # ... hypothesis: the query is this share of its original
+    partial_rotations: list[float] = Field(default_factory=lambda: [-5.0, -2.0, 2.0, 5.0])  # ... hypothesis: turned by this many degrees (empty corners unknown)
+    partial_corner_share: float = Field(default=0.10, ge=0, le=0.25)  # ... hypothesis: a corner box of this share of the area (0: none)
+    partial_fills: list[Literal["near", "far", "mean"]] = Field(default_factory=lambda: ["near", "far", "mean"], min_length=2)  # fills of an unknown corner/box
+    partial_uncrop_fills: list[Literal["edge", "reflect", "near", "far", "mean"]] = Field(
+        default_factory=lambda: ["edge", "reflect", "near", "mean"], min_length=2)  # fills of an uncrop's unknown border
+    partial_min_bits: int = Field(default=128, ge=16, le=256)  # a partial variant is used only with at least this many reliable bits
+    partial_ratio_scale: float = Field(default=1.0, gt=0, le=2)  # threshold on n bits = floor(match_distance × scale × n / 256)
+    partial_max_bank: int = Field(default=10_000_000, ge=0)   # partial variants are scanned (exactly) only up to this many banked originals
     watch_window: int = Field(ge=1)                    # live mode: last sampled frames considered ...
     watch_min_matches: int = Field(ge=1)               # ... of which this many must match one entry
     index_layout: Literal["auto", "16x16", "12x21"] = "auto"  # multi-index hashing chunk layout
@@ -205,7 +219,7 @@ class MediaConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "MediaConfig":
-        shares = [*self.crops, *self.uncrops, *self.bank_crops]
+        shares = [*self.crops, *self.uncrops, *self.bank_crops, *self.partial_uncrops]
         if any(not 0.5 <= k < 1 for k in shares):
             raise ValueError("crops, uncrops and bank_crops are shares kept, between 0.5 and 1")
         if any(not 1 < f <= 4 for f in self.upscales):
