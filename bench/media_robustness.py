@@ -36,7 +36,7 @@ from kalasag.media import Matcher, load_media_config, pdq_rgb
 from kalasag.media.hashing import iter_sampled_frames, load_rgb
 from kalasag.media.listio import ListEntry
 from kalasag.media.robustness import EXTRA_TRANSFORMS, FAMILIES, TRANSFORMS, generated_image
-from kalasag.media.variants import bank_variants, is_paired, query_variants, region_variants
+from kalasag.media.variants import bank_variants, is_paired, partial_threshold, partial_variants, query_variants, region_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "data" / "media"
@@ -123,11 +123,24 @@ class Margins:
         self.reg = {r: words([bank_regions[n].get(r, b"\0" * 32) for n in names]) for r in self.region_names}
         self.reg_ok = {r: np.array([r in bank_regions[n] for n in names]) for r in self.region_names}
         self.pairs = 0
-        self.hist = {"hash-only": Counter(), "banked": Counter(), **{f"regions_k{j}": Counter() for j in range(1, 7)}}
+        self.hist = {"hash-only": Counter(), "banked": Counter(), **{f"regions_k{j}": Counter() for j in range(1, 7)},
+                     "partial_excess": Counter()}
 
-    def add(self, group: str, whole: list[bytes], regions: dict[str, bytes], paired: dict[str, bytes] | None = None) -> None:
+    def add(self, group: str, whole: list[bytes], regions: dict[str, bytes], paired: dict[str, bytes] | None = None,
+            partial: list | None = None, cfg=None) -> None:
         other = self.groups != group
         self.pairs += int(other.sum())
+        if partial:  # partial variants: distance on the reliable bits minus their threshold (<= 0: a match)
+            excess = np.full(len(self.names), 999, np.int32)
+            ow = self.orig.reshape(-1, 4)
+            for v in partial:
+                n = int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum())
+                t = partial_threshold(n, cfg)
+                if t < 0:
+                    continue
+                d = np.bitwise_count((ow ^ np.frombuffer(v.pdq, np.uint64)) & np.frombuffer(v.mask, np.uint64)).sum(axis=1)
+                excess = np.minimum(excess, d.astype(np.int32) - t)
+            self.hist["partial_excess"].update(excess[other].tolist())
         q = words(whole)
         d_orig = dists(q, self.orig).min(axis=0)
         d_all = dists(q, self.all).min(axis=0)
@@ -154,7 +167,7 @@ class Margins:
             if not h:
                 continue
             lo = min(h)
-            t = region_threshold if key.startswith("regions") else threshold
+            t = region_threshold if key.startswith("regions") else 0 if key == "partial_excess" else threshold
             out[key] = {"min": lo, "within_threshold": sum(c for d, c in h.items() if d <= t),
                         "within_threshold_plus_10": sum(c for d, c in h.items() if d <= t + 10),
                         "share_below_60": sum(c for d, c in h.items() if d < 60) / max(1, sum(h.values()))}
@@ -169,9 +182,13 @@ def _query(n: str, rgb: np.ndarray, fresh: Margins, false: dict, modes: tuple[st
     cfg, groups = st["cfg"], st["groups"]
     whole = query_variants(rgb, cfg)
     regions = region_variants(rgb, cfg)
+    partial = partial_variants(rgb, cfg)
+    low = whole[0].quality < cfg.min_quality  # a low-quality query is never matched
     fresh.add(groups[n], [v.pdq for v in whole if v.quality >= cfg.min_quality and not is_paired(v.name)] or [whole[0].pdq],
               {v.name: v.pdq for v in regions if v.quality >= cfg.min_quality},
-              {v.name: v.pdq for v in whole if v.quality >= cfg.min_quality and is_paired(v.name)})
+              {v.name: v.pdq for v in whole if v.quality >= cfg.min_quality and is_paired(v.name)},
+              [] if low else [v for v in partial if v.quality >= cfg.min_quality], cfg)
+    whole = whole + partial
     out = {}
     for mode in modes:
         m = st["banked"] if mode == "banked" else st["hash_only"]
@@ -211,7 +228,7 @@ def _job(job):
             if own:
                 r[mode]["hits"] += 1
                 r[mode]["by_family"][family(n)] += 1
-                r[mode]["variants"][own[0].variant if mode == "banked" else own[0].variant.split("~")[0]] += 1
+                r[mode]["variants"][(own[0].variant if mode == "banked" else own[0].variant.split("~")[0]).split("(")[0]] += 1
                 if all(is_paired(m["variant"].split("~")[0]) for m in own[0].matched_variants):
                     r[mode]["only_paired"].append(n)  # matched only through a paired variant (lowpass)
             elif mode == "banked":
@@ -319,7 +336,7 @@ def print_markdown(rep: dict, cfg) -> None:
     m = rep["margins"]
     print(f"\nUnrelated (query, banked image) pairs: {m['unrelated_pairs']:,}; extra false matches from the "
           f"false-match set: {rep['extra_false']}")
-    for key in ("hash-only", "banked", *(f"regions_k{j}" for j in range(1, 7))):
+    for key in ("hash-only", "banked", *(f"regions_k{j}" for j in range(1, 7)), "partial_excess"):
         if key in m:
             print(f"* {key}: closest unrelated pair {m[key]['min']} bits; within threshold {m[key]['within_threshold']}; "
                   f"within threshold + 10: {m[key]['within_threshold_plus_10']}; share under 60 bits {m[key]['share_below_60']:.2e}")

@@ -150,8 +150,10 @@ def test_unrelated_images_do_not_match_even_with_all_variants(tmp_path):
 def _banked_and_plain(rgb):
     h, q = pdq_rgb(rgb)
     c = cfg()
-    banked = Matcher.from_entries([ListEntry("orig", "image", 1, pdq=h, quality=q, variants=banked_hashes(rgb, c))], c, "bank")
-    plain = Matcher.from_entries([ListEntry("orig", "image", 1, pdq=h, quality=q)], c, "bank")
+    # whole-picture query variants only (partial variants: tests test_*_through_a_partial_*)
+    nop = cfg(partial_match=False)
+    banked = Matcher.from_entries([ListEntry("orig", "image", 1, pdq=h, quality=q, variants=banked_hashes(rgb, c))], nop, "bank")
+    plain = Matcher.from_entries([ListEntry("orig", "image", 1, pdq=h, quality=q)], nop, "bank")  # a hash-only list
     return banked, plain
 
 
@@ -281,17 +283,22 @@ def test_strong_jpeg_of_a_grainy_picture_matches_only_through_the_lowpass_varian
     rgb = _hazy(1)
     copy = T.jpeg(rgb, 20)
     assert hamming(pdq_rgb(copy)[0], pdq_rgb(rgb)[0]) > 31  # plain PDQ misses the q20 copy
-    off = cfg(lowpass_sigma=0)
-    assert not _bank({"hazy": rgb}, off).match_rgb(copy).matched  # no other variant or region reaches it
-    r = _bank({"hazy": rgb}, cfg()).match_rgb(copy)
+    off = cfg(lowpass_sigma=0, partial_match=False)
+    assert not _bank({"hazy": rgb}, off).match_rgb(copy).matched  # no other whole-picture variant or region reaches it
+    r = _bank({"hazy": rgb}, cfg(partial_match=False)).match_rgb(copy)
     assert (r.best.entry, r.best.variant) == ("bank:hazy", "lowpass~lowpass") and r.best.distance <= 31
     whole = [v["variant"] for v in r.best.matched_variants if not v["variant"].startswith("region:")]
     assert whole == ["lowpass~lowpass"]  # (one region also lands within 31: not enough on its own)
     assert len(r.best.matched_variants) - len(whole) < off.region_min_matches
+    # with the partial variants on, a corner hypothesis also reaches it (its fills leave the bits that
+    # q20 flips unreliable): still the same single entry
+    r = _bank({"hazy": rgb}, cfg(partial_match=True)).match_rgb(copy)
+    assert [h.entry for h in r.hits] == ["bank:hazy"]
+    assert "lowpass~lowpass" in [v["variant"] for v in r.best.matched_variants]
 
 
 def test_lowpass_is_compared_only_with_the_banked_lowpass():
-    c = cfg()
+    c = cfg(partial_match=True)
     y = T.generated_image(2, family="text")
     hy = pdq_rgb(y)[0]
     low_y = [v.pdq for v in query_variants(y, c) if v.name == "lowpass"][0]
@@ -315,8 +322,9 @@ def test_half_size_copy_matches_a_hash_only_list_through_upscale2():
     copy = T.TRANSFORMS["resize_50"](rgb)
     assert hamming(pdq_rgb(copy)[0], h) > 31  # plain PDQ misses the half-size copy
     entry = ListEntry("page", "image", 1, pdq=h, quality=q)  # a hash-only list: one PDQ per picture
-    assert not Matcher.from_entries([entry], cfg(upscales=[]), "list").match_rgb(copy).matched
-    r = Matcher.from_entries([entry], cfg(), "list").match_rgb(copy)
+    # (partial variants off: they also reach this copy, through corner hypotheses; upscale2 alone here)
+    assert not Matcher.from_entries([entry], cfg(upscales=[], partial_match=False), "list").match_rgb(copy).matched
+    r = Matcher.from_entries([entry], cfg(partial_match=False), "list").match_rgb(copy)
     assert (r.best.ref, r.best.variant) == ("page", "upscale2") and r.best.distance <= 31
     with pytest.raises(MediaError, match="upscales"):
         cfg(upscales=[0.5])
@@ -702,3 +710,97 @@ def test_index_settings_come_from_the_media_config() -> None:
     assert [[i for i, _ in r] for r in small.search(queries)] == [[k] for k in range(5)]
     with pytest.raises(MediaError, match="index_layout"):
         load_media_config(index_layout="8x32")
+
+
+# ------------------------------------------------------------------ partial (reliable-bit) variants
+def _hash_only(images: dict[str, np.ndarray], c) -> Matcher:
+    entries = []
+    for ref, rgb in images.items():
+        h, q = pdq_rgb(rgb)
+        entries.append(ListEntry(ref, "image", 1, pdq=h, quality=q))  # one PDQ per picture, as a clearinghouse list
+    return Matcher.from_entries(entries, c, "list")
+
+
+def test_reliable_bits_are_the_bits_every_fill_agrees_on():
+    from kalasag.media.variants import reliable_bits
+
+    rgb = T.generated_image(3)
+    pdq, mask, n, q = reliable_bits([rgb, rgb.copy()])  # identical fills: every bit agrees
+    assert (pdq, mask, n) == (pdq_rgb(rgb)[0], b"\xff" * 32, 256) and q == pdq_rgb(rgb)[1]
+    other = T.generated_image(4)
+    a, b = pdq_rgb(rgb)[0], pdq_rgb(other)[0]
+    pdq, mask, n, _ = reliable_bits([rgb, other])  # two different pictures: agree where their hashes do
+    assert pdq == a and n == 256 - hamming(a, b)
+    assert mask == bytes(~(x ^ y) & 0xFF for x, y in zip(a, b))
+
+
+def test_partial_threshold_scales_with_the_bits_used():
+    from kalasag.media.variants import partial_threshold
+
+    c = cfg(partial_match=True)
+    assert partial_threshold(256, c) == 31 and partial_threshold(200, c) == 24  # floor(31 × 200 / 256) = 24
+    assert partial_threshold(c.partial_min_bits - 1, c) == -1  # too few reliable bits: never matches
+    assert partial_threshold(200, cfg(partial_ratio_scale=0.5)) == 12  # floor(15.5 × 200 / 256)
+
+
+def test_crop_matches_a_hash_only_list_through_a_partial_uncrop():
+    rgb = T.generated_image(11)
+    images = {"orig": rgb, **{f"other{s}": T.generated_image(s, family="abstract") for s in range(20, 26)}}
+    copy = T.TRANSFORMS["crop_90"](rgb)
+    assert hamming(pdq_rgb(copy)[0], pdq_rgb(rgb)[0]) > 31  # plain PDQ misses the crop
+    assert not _hash_only(images, cfg(partial_match=False)).match_rgb(copy).matched
+    r = _hash_only(images, cfg(partial_match=True)).match_rgb(copy)
+    assert [h.ref for h in r.hits] == ["orig"]
+    assert any(v["variant"].startswith("uncrop90_partial(") for v in r.best.matched_variants)
+    # an unrelated picture cropped the same way matches nothing
+    assert not _hash_only(images, cfg(partial_match=True)).match_rgb(T.TRANSFORMS["crop_90"](T.generated_image(30))).matched
+
+
+def test_corner_overlay_matches_a_hash_only_list_through_a_partial_corner():
+    rgb = T.generated_image(11)
+    images = {"orig": rgb, **{f"other{s}": T.generated_image(s, family="abstract") for s in range(20, 26)}}
+    copy = T.TRANSFORMS["overlay_10"](rgb)
+    assert not _hash_only(images, cfg(partial_match=False)).match_rgb(copy).matched
+    r = _hash_only(images, cfg(partial_match=True)).match_rgb(copy)
+    assert [h.ref for h in r.hits] == ["orig"] and r.best.variant.startswith("corner_br_partial(")
+    assert not _hash_only(images, cfg(partial_match=True)).match_rgb(T.TRANSFORMS["overlay_10"](T.generated_image(30))).matched
+
+
+def test_partial_scan_follows_additions_and_withdrawals():
+    from kalasag.media.matcher import _row_from_entry
+
+    rgb = T.generated_image(11)
+    copy = T.TRANSFORMS["crop_90"](rgb)  # matches only through a partial variant (test above)
+    m = _hash_only({"other": T.generated_image(21)}, cfg(partial_match=True))
+    assert not m.match_rgb(copy).matched
+    h, q = pdq_rgb(rgb)
+    m._add_rows([_row_from_entry(2, ListEntry("orig", "image", 1, pdq=h, quality=q), "late", negative=False)])
+    assert [x.ref for x in m.match_rgb(copy).hits] == ["orig"]  # added after the index was built
+    m._remove([2])
+    assert not m.match_rgb(copy).matched
+
+
+def test_partial_scan_equals_brute_force_on_the_reliable_bits():
+    from kalasag.media.variants import partial_threshold, partial_variants
+
+    c = cfg(partial_match=True)
+    parts = partial_variants(T.generated_image(5), c)
+    rng = np.random.default_rng(4)
+    db = rng.integers(0, 256, (20000, 32), dtype=np.uint8)
+    db[123] = np.frombuffer(parts[0].pdq, np.uint8)  # distance 0 on the reliable bits
+    db[77] = np.frombuffer(parts[3].pdq, np.uint8) ^ 1  # one bit per byte flipped: 32 bits, some unreliable
+    db[78] = np.frombuffer(parts[3].pdq, np.uint8) ^ 3  # 64 bits flipped: too far on any mask
+    m = Matcher(c)
+    m.images.add(np.arange(len(db)), db)
+    got = m.partial_search(parts)
+    words = db.view(np.uint64).reshape(-1, 4)
+    for v, res in zip(parts, got):
+        n = int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum())
+        d = np.bitwise_count((words ^ np.frombuffer(v.pdq, np.uint64)) & np.frombuffer(v.mask, np.uint64)).sum(axis=1)
+        t = partial_threshold(n, c)
+        assert sorted(res) == sorted((int(i), int(d[i]), n) for i in np.flatnonzero(d <= t)) if t >= 0 else res == []
+    assert (123, 0) in [(i, d) for i, d, _ in got[0]]
+    assert 78 not in [i for r in got for i, _, _ in r]
+    capped = Matcher(cfg(partial_match=True, partial_max_bank=len(db) - 1))  # a bank above the cap is not scanned
+    capped.images.add(np.arange(len(db)), db)
+    assert capped.partial_search(parts) == [[] for _ in parts]

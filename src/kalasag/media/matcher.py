@@ -16,7 +16,8 @@ from kalasag.media.hashing import detect_kind, file_digests, iter_sampled_frames
 from kalasag.media.index import PdqIndex
 from kalasag.media.listio import ListEntry, read_list
 from kalasag.media.store import MediaStore
-from kalasag.media.variants import Variant, is_paired, is_region, query_variants, region_variants, unletterbox
+from kalasag.media.variants import (Variant, is_paired, is_region, partial_threshold, partial_variants, query_variants,
+                                     region_variants, unletterbox)
 
 
 @dataclass
@@ -111,6 +112,7 @@ class Matcher:
         self.by_sha: dict[str, set[int]] = {}
         self.store: MediaStore | None = None
         self.seq = 0
+        self._scan: tuple[np.ndarray, np.ndarray] | None = None  # banked originals as (n, 4) words + ids
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -178,6 +180,7 @@ class Matcher:
                 hashes.append(r["pdq"])
         if ids:
             self.images.add(ids, hashes)
+            self._scan = None
         video_ids = [r["id"] for r in rows if r["kind"] == "video"]
         if frames is None and video_ids and self.store is not None:
             frames = self.store.frames(video_ids)
@@ -218,6 +221,7 @@ class Matcher:
     def _remove(self, entry_ids: list[int]) -> None:
         gone = set(entry_ids)
         self.images.remove([e for e in gone if e in self.meta])
+        self._scan = None
         fids = [f for f, e in self.frame_entry.items() if e in gone]
         self.frames.remove(fids)
         for f in fids:
@@ -260,7 +264,8 @@ class Matcher:
 
     def match_rgb(self, rgb: np.ndarray, path: str = "", hits: list[Hit] | None = None) -> FileMatch:
         """Match decoded pixels (all query variants; regions when the bank holds regions)."""
-        whole = query_variants(rgb, self.cfg)
+        scan = 0 < len(self.images) <= self.cfg.partial_max_bank  # partial variants: only when they will be scanned
+        whole = query_variants(rgb, self.cfg) + (partial_variants(rgb, self.cfg) if scan else [])
         regions = region_variants(rgb, self.cfg) if len(self.regions) else []
         return self.match_variants(whole, regions, path, hits)
 
@@ -271,9 +276,11 @@ class Matcher:
         quality = whole[0].quality
         low = quality < self.cfg.min_quality
         good = [v for v in whole if v.quality >= self.cfg.min_quality] if not low else []
-        # paired variants (`lowpass`) meet only the banked variant of the same name
+        # paired variants (`lowpass`) meet only the banked variant of the same name; partial variants
+        # (a mask of reliable bits) are compared on those bits with banked originals only
         pair_q = [v for v in good if is_paired(v.name)]
-        good = [v for v in good if not is_paired(v.name)]
+        part_q = [v for v in good if v.mask is not None]
+        good = [v for v in good if not is_paired(v.name) and v.mask is None]
         found: dict[int, list[tuple[int, int, str]]] = {}  # entry → [(distance, order, label)]
         frame_t: dict[tuple[int, str], float] = {}
         order = itertools.count()
@@ -297,6 +304,10 @@ class Matcher:
                     label = f"{v.name}@frame {t:g}s"
                     frame_t[(eid, label)] = t
                     note(eid, dist, label)
+        if part_q and len(self.images):
+            for v, res in zip(part_q, self.partial_search(part_q)):
+                for eid, dist, bits in res:
+                    note(eid, dist, f"{v.name}({bits} bits)")
         if pair_q and len(self.paired):
             for v, res in zip(pair_q, self.paired.search([v.pdq for v in pair_q])):
                 for vid, dist in res:
@@ -331,6 +342,54 @@ class Matcher:
             out.append(hit)
         hits += sorted(out, key=lambda h: (h.distance, h.list, h.ref))
         return self._finish(FileMatch(path, "image", quality, low, []), hits)
+
+    def _scan_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Live banked originals as 4 contiguous columns of uint64 words (4, n) and their ids (cached until the bank changes).
+        Reads the index's segments (main, delta, tombstones)."""
+        if self._scan is None:
+            idx = self.images
+            arr = np.concatenate([idx._main, *idx._delta]) if idx._delta else idx._main
+            ids = np.concatenate([idx._main_ids, *idx._delta_ids]) if idx._delta_ids else idx._main_ids
+            if len(idx._dead_arr):
+                keep = ~np.isin(ids, idx._dead_arr)
+                arr, ids = arr[keep], ids[keep]
+            cols = np.ascontiguousarray(np.ascontiguousarray(arr).view(np.uint64).reshape(-1, 4).T)  # (4, n)
+            self._scan = (cols, np.asarray(ids))
+        return self._scan
+
+    def partial_search(self, variants: list[Variant], block: int = 16384) -> list[list[tuple[int, int, int]]]:
+        """Exact scan of banked originals on each partial variant's reliable bits: every entry whose
+        distance on those bits is within `partial_threshold` → [(entry id, distance, bits used)].
+        The distance on the first 128 bits (a lower bound) discards almost every entry before the
+        other 128 are counted. Skipped (no results) above `partial_max_bank` banked originals."""
+        out: list[list[tuple[int, int, int]]] = [[] for _ in variants]
+        if len(self.images) > self.cfg.partial_max_bank:
+            return out
+        words, ids = self._scan_arrays()
+        qs = []
+        for i, v in enumerate(variants):
+            n = int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum())
+            t = partial_threshold(n, self.cfg)
+            if t >= 0:
+                qs.append((i, np.frombuffer(v.pdq, np.uint64), np.frombuffer(v.mask, np.uint64), n, t))
+        if not qs or not len(ids):
+            return out
+        qw = np.stack([q for _, q, _, _, _ in qs])
+        mw = np.stack([m for _, _, m, _, _ in qs])
+        lim = np.array([t for *_, t in qs])
+        for s0 in range(0, len(ids), block):
+            w = words[:, s0 : s0 + block]
+            head = np.bitwise_count((w[0][None] ^ qw[:, :1]) & mw[:, :1]).astype(np.int16)
+            head += np.bitwise_count((w[1][None] ^ qw[:, 1:2]) & mw[:, 1:2])
+            qi, rows = np.nonzero(head <= lim[:, None])
+            if not len(qi):
+                continue
+            d = head[qi, rows].astype(np.int32) + np.bitwise_count((w[2:, rows].T ^ qw[qi, 2:]) & mw[qi, 2:]).sum(axis=1, dtype=np.int32)
+            for a, r, dist in zip(qi.tolist(), rows.tolist(), d.tolist()):
+                i, _, _, n, t = qs[a]
+                if dist <= t:
+                    out[i].append((int(ids[s0 + r]), int(dist), n))
+        return out
 
     def video_query_frames(self, source: str, container=None):
         """Sample the query densely (video_query_fps) and hash each frame plus, when it has uniform

@@ -18,7 +18,12 @@ names every variant that matched. Three kinds (docs/media.md, "Robustness"):
 * **paired low-pass variant** (`lowpass`), computed on both sides when the bank has it: the picture
   reduced to a fixed size and blurred by a fixed share of its side, so what strong compression (or
   any other loss of fine detail) removes is removed on both sides before hashing; it is compared only
-  with the banked `lowpass` hash of the same picture (blurred to blurred).
+  with the banked `lowpass` hash of the same picture (blurred to blurred);
+* **partial variants** (`partial_variants`, query only, so they work against hash-only lists): for a
+  hypothesised unknown region U of the original (the border an uncrop adds, the corners a turn-back
+  leaves empty, a corner box), the picture is hashed with several different fills of U; only the bits
+  on whose value every fill agrees (the "reliable" bits, `mask`) are compared with banked originals,
+  with a threshold scaled to their number (docs/media.md, "Partial matching").
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kalasag.media.config import MediaConfig
-from kalasag.media.hashing import pdq_rgb
+from kalasag.media.hashing import _pdqhash, bits_to_bytes, pdq_rgb
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Variant:
     name: str
     pdq: bytes
     quality: int
+    mask: bytes | None = None  # partial variants: the bits to compare (1 = reliable); None = all 256
 
 
 def unletterbox(rgb: np.ndarray, tolerance: int = 16, min_fraction: float = 0.01, axes: str = "both") -> np.ndarray | None:
@@ -264,6 +270,101 @@ def query_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
             out.append(_hash(f"rotate{deg:+g}_crop{round(level * 100)}", centre_crop(back, level)))
     out += lowpass_variant(rgb, cfg, out[0].quality)  # paired: compared only with a banked `lowpass`
     return out
+
+
+def pdq_float(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """PDQ's 256 DCT values before thresholding (bit i = value i > their median) and the quality."""
+    values, quality = _pdqhash().compute_float(np.ascontiguousarray(rgb, dtype=np.uint8))
+    return np.asarray(values, np.float32), int(quality)
+
+
+def reliable_bits(canvases: list[np.ndarray]) -> tuple[bytes, bytes, int, int]:
+    """Hash each canvas (the same picture with different fills of an unknown region) → (the first
+    fill's hash, the mask of the bits every fill agrees on, number of those bits, first quality)."""
+    vals = [pdq_float(c) for c in canvases]
+    bits = np.array([v > np.median(v) for v, _ in vals])
+    mask = (bits == bits[0]).all(axis=0)
+    return bits_to_bytes(bits[0]), bits_to_bytes(mask), int(mask.sum()), vals[0][1]
+
+
+def _fills(canvas: np.ndarray, valid: np.ndarray, names: list[str], reflected: np.ndarray | None = None) -> list[np.ndarray]:
+    """The canvas with its invalid pixels filled in each named way: `near` (normalised convolution,
+    radius 5 % of the side), `far` (radius 20 %), `mean` (the mean colour of the valid pixels); for an
+    uncrop also `edge` (the canvas itself: edge padding) and `reflect` (`reflected`, the mirrored
+    padding, blurred with σ = 3 % of the side where it was invalid)."""
+    from PIL import Image, ImageFilter
+
+    side = max(valid.shape)
+    out = []
+    for name in names:
+        if name == "edge" and reflected is not None:
+            out.append(canvas)
+        elif name == "reflect" and reflected is not None:
+            blurred = np.asarray(Image.fromarray(reflected).filter(ImageFilter.GaussianBlur(0.03 * side)))
+            out.append(np.where(valid[..., None], reflected, blurred))
+        elif name == "near":
+            out.append(fill_holes(canvas, valid, 0.05 * side))
+        elif name == "far":
+            out.append(fill_holes(canvas, valid, 0.20 * side))
+        elif name == "mean":
+            out.append(np.where(valid[..., None], canvas, canvas[valid].mean(axis=0).astype(np.uint8)))
+        else:
+            raise ValueError(f"unknown fill {name!r}")
+    return out
+
+
+def corner_boxes(h: int, w: int, share: float) -> dict[str, tuple[slice, slice]]:
+    """The four corner boxes covering `share` of the area (same aspect as the picture)."""
+    bh, bw = round(h * np.sqrt(share)), round(w * np.sqrt(share))
+    return {"br": (slice(h - bh, h), slice(w - bw, w)), "bl": (slice(h - bh, h), slice(0, bw)),
+            "tr": (slice(0, bh), slice(w - bw, w)), "tl": (slice(0, bh), slice(0, bw))}
+
+
+def partial_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
+    """Partial (reliable-bit) variants of a query at working size: for each hypothesis of an unknown
+    region U — the border of an uncrop (`partial_uncrops`), the empty corners of a turn-back
+    (`partial_rotations`), a corner box of `partial_corner_share` of the area — the picture is hashed
+    with U filled in several ways; a Variant carries the first fill's hash and the mask of the bits all
+    fills agree on. Names: `uncrop90_partial`, `rotate-5_partial`, `corner_br_partial`."""
+    if not cfg.partial_match:
+        return []
+    from PIL import Image
+
+    rgb = working_size(rgb, cfg.variant_max_side)
+    h, w = rgb.shape[:2]
+    fills = list(cfg.partial_fills)
+    hyps: list[tuple[str, list[np.ndarray]]] = []
+    for keep in cfg.partial_uncrops:
+        ph, pw = round((h / keep - h) / 2), round((w / keep - w) / 2)
+        pad = ((ph, ph), (pw, pw), (0, 0))
+        edge = np.pad(rgb, pad, mode="edge")
+        valid = np.zeros(edge.shape[:2], bool)
+        valid[ph : ph + h, pw : pw + w] = True
+        canv = _fills(edge, valid, list(cfg.partial_uncrop_fills), np.pad(rgb, pad, mode="reflect"))
+        hyps.append((f"uncrop{round(keep * 100)}_partial", canv))
+    for deg in cfg.partial_rotations:
+        back = derotate(rgb, deg, False)
+        full = Image.fromarray(np.full((h, w), 255, np.uint8))
+        valid = np.asarray(full.rotate(-deg).rotate(deg)) > 128
+        hyps.append((f"rotate{deg:+g}_partial", _fills(back, valid, fills)))
+    if cfg.partial_corner_share:
+        for corner, (ys, xs) in corner_boxes(h, w, cfg.partial_corner_share).items():
+            valid = np.ones((h, w), bool)
+            valid[ys, xs] = False
+            hyps.append((f"corner_{corner}_partial", _fills(rgb, valid, fills)))
+    out = []
+    for name, canvases in hyps:
+        pdq, mask, _, quality = reliable_bits(canvases)
+        out.append(Variant(name, pdq, quality, mask))
+    return out
+
+
+def partial_threshold(bits: int, cfg: MediaConfig) -> int:
+    """Distance on `bits` reliable bits that matches: match_distance scaled to the share of bits used
+    times `partial_ratio_scale`; -1 (never) below `partial_min_bits`."""
+    if bits < cfg.partial_min_bits:
+        return -1
+    return int(np.floor(cfg.match_distance * cfg.partial_ratio_scale * bits / 256))
 
 
 def bank_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
