@@ -231,17 +231,18 @@ def test_sqlite_checkpoint_resets_a_wal_that_passive_checkpoints_let_grow(tmp_pa
 
     from kalasag.service.sqlite_store import SQLiteStore
 
-    st = SQLiteStore(tmp_path / "s", checkpoint_seconds=0, wal_restart_bytes=256 << 10)
+    st = SQLiteStore(tmp_path / "s", checkpoint_seconds=0, wal_restart_bytes=64 << 10)
+    st._conn.execute("PRAGMA wal_autocheckpoint=0")   # as with the checkpoint thread: no checkpoint in a commit
     wal = str(st.path) + "-wal"
     try:
         for k in range(40):
             st.append([rec(f"w{k}-{i}") for i in range(25)])
         grown = os.path.getsize(wal)
-        assert grown >= 256 << 10                    # 1,000 transfers in 40 commits: well over 256 KiB
+        assert grown >= 64 << 10                     # 1,000 transfers in 40 commits: well over 64 KiB
         assert SQLiteStore.checkpoint(st) is True    # PASSIVE, then RESTART
         st.append([rec("after")])                    # written from the WAL's start, the file cut back
         small = os.path.getsize(wal)
-        assert 0 < small <= 256 << 10 < grown
+        assert 0 < small <= 64 << 10 < grown
         assert st.checkpoint() is False              # below the limit: PASSIVE only, the WAL stays
         assert os.path.getsize(wal) == small
         assert st.count() == 1001 and st.last_seq() == 1001
@@ -252,3 +253,31 @@ def test_sqlite_checkpoint_resets_a_wal_that_passive_checkpoints_let_grow(tmp_pa
         assert again.count() == 1001                 # nothing lost by the truncation
     finally:
         again.close()
+
+
+def test_sqlite_page_size_applies_to_new_files_only(tmp_path):
+    """A new store file is made with the configured page size (smaller pages, less WAL per insert);
+    an existing file keeps the page size it was made with, and its data."""
+    from kalasag.model import load_config
+    from kalasag.service.stores import open_store
+
+    svc = load_config(overrides={"service": {"sqlite_page_size": 2048, "sqlite_wal_restart_mib": 3}}).service
+    st = open_store("sqlite", tmp_path / "a", service=svc)
+    try:
+        assert st._conn.execute("PRAGMA page_size").fetchone()[0] == 2048
+        assert st.wal_restart_bytes == 3 << 20
+        st.append([rec("p1")])
+    finally:
+        st.close()
+    again = open_store("sqlite", tmp_path / "a", service=load_config().service)   # default 1024 asked
+    try:
+        assert again._conn.execute("PRAGMA page_size").fetchone()[0] == 2048 and again.count() == 1
+    finally:
+        again.close()
+    fresh = open_store("sqlite", tmp_path / "b", service=load_config().service)
+    try:
+        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    finally:
+        fresh.close()
+    with pytest.raises(Exception, match="sqlite_page_size"):
+        load_config(overrides={"service": {"sqlite_page_size": 3000}})

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from kalasag.indicators import INDICATORS
+from kalasag.indicators import INDICATORS, StreamEvidence
 from kalasag.ingest import validate_record
 from kalasag.model import SIDES, load_config
 from kalasag.service.scorer import StreamScorer
@@ -104,16 +104,38 @@ def test_state_stops_growing_with_the_horizon(streamed):
 
 
 def test_held_transfers_are_within_the_horizon_bound(streamed):
-    """Every account side holds only transfers of its last (1 + slack) horizons, and has one in the
-    last horizon of the stream (else it was dropped)."""
+    """Every account side holds only transfers of its last (1 + slack + its jitter share) horizons,
+    and has one in the last horizon of the stream (else it was dropped)."""
     sc, _ = streamed[HORIZON_DAYS]
     ev = sc.evidence
     h = HORIZON_DAYS * 86400
+    jitter = sc.svc.state_compact_jitter
+    assert jitter > 0   # the default: the bound below is each account's own
     assert ev.counters["compactions"] > 0 and ev.counters["evicted"] > 0
     for side in SIDES:
         for acc, a in ev.accounts[side].items():
             assert a.last_ts >= ev.clock - h, (side, acc)
-            assert a.last_ts - a.first_us // 1_000_000 <= h * (1 + SLACK), (side, acc)
+            span = a.last_ts - a.first_us // 1_000_000
+            assert span <= ev.compact_threshold(side, acc) <= h * (1 + SLACK + jitter), (side, acc)
+
+
+def test_compaction_thresholds_are_spread_per_account(streamed):
+    """Accounts that started together do not all come due at once: each account side's threshold
+    is horizon × (1 + slack) plus its own share (a hash of the id) of horizon × jitter — stable,
+    spread over the whole range, and without jitter the same for everybody."""
+    sc, _ = streamed[HORIZON_DAYS]
+    ev = sc.evidence
+    h = HORIZON_DAYS * 86400
+    base, extra = int(h * (1 + SLACK)), int(h * sc.svc.state_compact_jitter)
+    ids = [f"ACC{i:05d}" for i in range(2000)]
+    th = [ev.compact_threshold("receiver", a) for a in ids]
+    assert all(base <= t < base + extra for t in th)
+    assert th == [ev.compact_threshold("receiver", a) for a in ids]          # stable
+    quarters = [sum(base + q * extra / 4 <= t < base + (q + 1) * extra / 4 for t in th) for q in range(4)]
+    assert min(quarters) > 400, quarters                                       # ≈ 500 each: spread
+    assert ev.compact_threshold("sender", "ACC00001") != ev.compact_threshold("receiver", "ACC00001")
+    flat = StreamEvidence(horizon_config(), history=lambda *a: iter(()), compact_jitter=0.0)
+    assert {flat.compact_threshold("receiver", a) for a in ids} == {base}
 
 
 def _batch_evidence(records: list[dict], cfg) -> dict[str, pd.DataFrame]:
@@ -186,7 +208,7 @@ def test_a_compaction_built_a_slice_at_a_time_equals_one_built_at_once(laps, tmp
         for i in range(0, len(lap), 20):
             sc.submit(lap[i:i + 20])
             sliced += ev._building is not None
-    assert sliced >= 5 and ev.counters["compactions"] > 20
+    assert sliced >= 5 and ev.counters["compactions"] > 20, (sliced, ev.counters["compactions"])
     ev.compact()
     compared = 0
     for side in SIDES:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -486,3 +487,34 @@ def test_two_workers_on_one_log_converge(world, tmp_path):
     feed(whole, rows, batch=20)
     want = snapshot_of_state(whole)
     assert snapshot_of_state(a) == want and snapshot_of_state(b) == want
+
+
+def test_snapshot_slices_take_at_most_their_share_of_the_time_between_them(world, tmp_path):
+    """A slice of a periodic snapshot encodes for at most snapshot_slice_seconds and at most
+    snapshot_slice_share of the wall time since the previous slice ended (many small submits in a
+    row must not stack full slices); every slice still does at least one unit of work."""
+    cfg, _, rows = world
+    cfg = load_config(overrides={"service": {"snapshot_slice_seconds": 0.004, "snapshot_slice_share": 0.2,
+                                             "snapshot_every": 0}})
+    sc = scorer(tmp_path / "s", cfg)
+    feed(sc, rows[:300])
+    sc.snapshot(background=True)
+    snap = sc._snap
+    assert snap is not None
+    budgets: list[float] = []
+    real_step = snap.step
+    snap.step = lambda budget: (budgets.append(budget), real_step(budget))[1]   # type: ignore[method-assign]
+    snap.slice_end = time.perf_counter() - 0.010      # 10 ms since the last slice: 20% of it = 2 ms
+    sc.housekeeping()
+    assert 0.0019 <= budgets[-1] <= 0.0021
+    snap.slice_end = time.perf_counter() - 1.0        # a long pause: capped at snapshot_slice_seconds
+    sc.housekeeping()
+    assert budgets[-1] == 0.004
+    before = snap.slices
+    snap.slice_end = time.perf_counter() + 1.0        # (no time at all) still one unit per slice
+    sc.housekeeping()
+    assert budgets[-1] == 0.0 and snap.slices == before + 1 and len(snap.pieces) > 0
+    while sc._snap is not None:
+        sc.housekeeping()
+    sc._collect_snapshot(wait=True)
+    assert sc.counters["snapshots"] == 1

@@ -20,14 +20,15 @@ apikey_app = typer.Typer(help="API keys of the real-time service (hashed at rest
                          no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 StateOpt = Annotated[Optional[Path], typer.Option("--state", help="State directory of the embedded SQLite store (default ./kalasag-state).")]
+ApiConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config merged over the defaults (a new SQLite store takes its \\[service] sqlite_* settings).")]
 StoreOpt = Annotated[Optional[str], typer.Option("--store", help="sqlite (default), postgresql://user@host/db or redis://host:6379/0 (docs/service.md).")]
 
 
-def _open_store(store: Optional[str], state: Optional[Path], sqlite_synchronous: str = "NORMAL"):  # noqa: ANN202
+def _open_store(store: Optional[str], state: Optional[Path], service=None):  # noqa: ANN001, ANN202
     from kalasag.service.stores import StoreError, open_store
 
     try:
-        return open_store(store, state, sqlite_synchronous=sqlite_synchronous)
+        return open_store(store, state, service=service)
     except StoreError as exc:
         fail(str(exc))
 
@@ -91,7 +92,7 @@ def serve(
     if nats_url:
         _check_nats(nats_url)
     sock = _bind(host, port)
-    st = _open_store(store, state, cfg.service.sqlite_synchronous)
+    st = _open_store(store, state, cfg.service)
     from kalasag.service.scorer import StreamScorer
 
     t0 = time.perf_counter()
@@ -127,6 +128,7 @@ def apikey_create(
     scopes: Annotated[str, typer.Option(help="Comma-separated: score (POST endpoints), read (alerts, accounts, metrics).")],
     state: StateOpt = None,
     store: StoreOpt = None,
+    config: ApiConfigOpt = None,
 ) -> None:
     """Create an API key and print it — once: only its hash is stored.
 
@@ -134,7 +136,9 @@ def apikey_create(
     """
     from kalasag.service.auth import ApiKeyError, create_api_key
 
-    st = _open_store(store, state)
+    from kalasag.model import load_config
+
+    st = _open_store(store, state, load_config(config).service)
     try:
         key, record = create_api_key(st, scopes)
     except ApiKeyError as exc:
@@ -152,6 +156,7 @@ def apikey_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id: the part between 'ksg_' and the next '_'.")],
     state: StateOpt = None,
     store: StoreOpt = None,
+    config: ApiConfigOpt = None,
 ) -> None:
     """Revoke an API key (a running service stops accepting it within auth_cache_seconds).
 
@@ -159,7 +164,9 @@ def apikey_revoke(
     """
     from kalasag.service.auth import ApiKeyError, revoke_api_key
 
-    st = _open_store(store, state)
+    from kalasag.model import load_config
+
+    st = _open_store(store, state, load_config(config).service)
     try:
         record = revoke_api_key(st, key_id)
     except ApiKeyError as exc:

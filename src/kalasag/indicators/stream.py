@@ -22,7 +22,8 @@ What is exact, and how (docs/service.md, "Parity with batch"):
 - Indicators without a stream form (graph and population evidence) are not here: the service
   refreshes them periodically with the batch code.
 - The state horizon (`horizon`, seconds; 0 = keep everything): an account side whose transfers span
-  more than `horizon × (1 + compact_slack)` is queued and later *compacted* (`compact`): rebuilt from
+  more than `horizon × (1 + compact_slack)` (plus its own share, from a hash of the account, of
+  `horizon × compact_jitter`, so accounts that started together come due at different times) is queued and later *compacted* (`compact`): rebuilt from
   its log restricted to the last `horizon` before its latest transfer, so it again holds exactly
   what batch computes over that period. An account without a transfer in the last `horizon` (of
   the latest time seen) is dropped; a sender–receiver pair not seen for between one and two
@@ -32,6 +33,7 @@ What is exact, and how (docs/service.md, "Parity with batch"):
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -211,9 +213,10 @@ class StreamEvidence:
 
     def __init__(self, config: KalasagConfig, history: History | None = None, max_lateness: int | None = None,
                  horizon: int | None = None, compact_slack: float | None = None,
-                 on_evict: Callable[[str, str], None] | None = None) -> None:
-        """`horizon` (seconds, 0: keep everything) and `compact_slack` default to the config's
-        [service] state_horizon_days and state_compact_slack; compaction needs `history`."""
+                 on_evict: Callable[[str, str], None] | None = None, compact_jitter: float | None = None) -> None:
+        """`horizon` (seconds, 0: keep everything), `compact_slack` and `compact_jitter` default to
+        the config's [service] state_horizon_days, state_compact_slack and state_compact_jitter;
+        compaction needs `history`."""
         self.config = config
         self.history = history
         svc = getattr(config, "service", None)
@@ -223,7 +226,10 @@ class StreamEvidence:
         if compact_slack is None:
             compact_slack = float(getattr(svc, "state_compact_slack", 2.0))
         self.horizon = int(horizon) if history is not None else 0
+        if compact_jitter is None:
+            compact_jitter = float(getattr(svc, "state_compact_jitter", 0.0))
         self.compact_at = int(self.horizon * (1 + compact_slack)) if self.horizon else 0
+        self.compact_jitter = int(self.horizon * compact_jitter)
         self.on_evict = on_evict
         self.clock = 0          # the latest transfer time seen (epoch s)
         self.last_seq = 0       # the highest log position applied
@@ -300,7 +306,7 @@ class StreamEvidence:
                 if late:
                     self.counters["late_approximate"] += 1
                 self._add(a, side, tx.moved(a.last_ts) if late else tx, cp)
-            if self.compact_at and a.last_ts - a.first_us // 1_000_000 > self.compact_at:
+            if self.compact_at and a.last_ts - a.first_us // 1_000_000 > self.compact_at and self._is_due(side, acc, a):
                 self.due[(side, acc)] = None
         self.counters["applied"] += 1
         # evidence other accounts read (I-03 of the receiver, I-04 of the sender) first: a change
@@ -370,6 +376,20 @@ class StreamEvidence:
         return self.history(side, acc, upto, since)
 
     # ---- the state horizon (module doc) ---------------------------------------------------------
+    def compact_threshold(self, side: str, acc: str) -> int:
+        """The span (seconds) above which this account side is compacted: `horizon × (1 + slack)`
+        plus its own share of `horizon × jitter`, from a stable hash of the account (CRC-32), so
+        that accounts that started together (a bulk load, a replayed world) do not all become
+        due at the same moment."""
+        if not self.compact_jitter:
+            return self.compact_at
+        u = zlib.crc32(f"{side}\x00{acc}".encode()) / 4294967296.0
+        return self.compact_at + int(self.compact_jitter * u)
+
+    def _is_due(self, side: str, acc: str, a: "AccountSide") -> bool:
+        span = a.last_ts - a.first_us // 1_000_000
+        return span > self.compact_at and span > self.compact_threshold(side, acc)
+
     def _rotate_pairs(self, now: int) -> None:
         """A new generation of the pair table: pairs not seen since the previous rotation (between
         one and two horizons) are forgotten (freed a slice at a time by `compact`)."""
@@ -434,7 +454,7 @@ class StreamEvidence:
             side, acc = key = next(iter(due))
             del due[key]
             a = self.accounts[side].get(acc)
-            if a is None or a.last_ts - a.first_us // 1_000_000 <= self.compact_at:
+            if a is None or not self._is_due(side, acc, a):
                 continue
             if budget is not None and a.n > self.SLICE_ABOVE:
                 self._start_build(side, acc, a.last_ts - self.horizon)
@@ -736,7 +756,7 @@ class StreamEvidence:
             for acc, a in self.accounts[side].items():
                 a.reset(n_ind)
                 self.dirty.add((side, acc))
-                if self.compact_at and a.last_ts - a.first_us // 1_000_000 > self.compact_at:
+                if self.compact_at and self._is_due(side, acc, a):
                     self.due[(side, acc)] = None
 
 

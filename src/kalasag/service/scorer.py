@@ -241,6 +241,7 @@ class SlicedSnapshot:
         self.counters = dict(scorer.counters)
         self.pieces: list[bytes] = []
         self.started = time.perf_counter()
+        self.slice_end = self.started   # when the last slice ended (the next one's budget grows with the gap)
         self.cpu = 0.0          # thread CPU seconds spent in slices and in `preserve`
         self.preserved = 0      # account sides encoded early (before a change)
         self.pairs_preserved = 0
@@ -271,7 +272,8 @@ class SlicedSnapshot:
         self.cpu += time.thread_time() - t0
 
     def step(self, budget: float) -> bool:
-        """Encode for about `budget` seconds; True when the whole snapshot is encoded."""
+        """Encode for about `budget` seconds (at least one unit of work); True when the whole
+        snapshot is encoded."""
         end = time.perf_counter() + budget
         c0 = time.thread_time()
         self.slices += 1
@@ -282,6 +284,7 @@ class SlicedSnapshot:
             return True
         finally:
             self.cpu += time.thread_time() - c0
+            self.slice_end = time.perf_counter()
 
     def _encode(self) -> Iterable[None]:
         """The encoding, as a generator that yields after each unit of work (`step` stops it when
@@ -511,8 +514,12 @@ class StreamScorer:
         sets it and calls this after the submit's answers are on their way."""
         if self._snap is not None:
             # a snapshot in progress: a slice of it; the compaction waits (it changes accounts
-            # without passing through `preserve`)
-            if self._snap.step(self.svc.snapshot_slice_seconds):
+            # without passing through `preserve`). The slice is at most snapshot_slice_seconds and
+            # at most snapshot_slice_share of the wall time since the previous slice ended, so many
+            # small submits do not stack slices into more CPU than the service can spare
+            now = time.perf_counter()
+            budget = min(self.svc.snapshot_slice_seconds, self.svc.snapshot_slice_share * (now - self._snap.slice_end))
+            if self._snap.step(max(budget, 0.0)):
                 self._finish_snapshot()
             return
         ev = self.evidence

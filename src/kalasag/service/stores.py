@@ -15,8 +15,9 @@ class StoreError(RuntimeError):
     """The store is misconfigured or unreachable (one-line message). The API answers 503."""
 
 
-def open_store(spec: str | None = None, state_dir: str | Path | None = None, *, sqlite_synchronous: str = "NORMAL") -> Store:
-    """sqlite_synchronous: the config's [service] sqlite_synchronous (NORMAL or FULL)."""
+def open_store(spec: str | None = None, state_dir: str | Path | None = None, *, service: Any = None) -> Store:
+    """`service`: the config's [service] section (ServiceConfig): the embedded store takes its
+    sqlite_synchronous, sqlite_page_size and sqlite_wal_restart_mib (SQLiteStore's defaults without it)."""
     spec = (spec or "sqlite").strip()
     low = spec.lower()
     if low == "sqlite" or low.startswith("sqlite:"):
@@ -31,7 +32,10 @@ def open_store(spec: str | None = None, state_dir: str | Path | None = None, *, 
         else:
             target = Path(state_dir) if state_dir is not None else DEFAULT_STATE_DIR
         try:
-            return SQLiteStore(target, synchronous=sqlite_synchronous)
+            if service is None:
+                return SQLiteStore(target)
+            return SQLiteStore(target, synchronous=service.sqlite_synchronous, page_size=service.sqlite_page_size,
+                               wal_restart_bytes=int(service.sqlite_wal_restart_mib * (1 << 20)))
         except Exception as exc:  # SQLiteStoreError, OSError (mkdir): one line for the CLI
             raise StoreError(str(exc)) from exc
     if state_dir is not None:
