@@ -269,14 +269,14 @@ def test_sqlite_page_size_applies_to_new_files_only(tmp_path):
         st.append([rec("p1")])
     finally:
         st.close()
-    again = open_store("sqlite", tmp_path / "a", service=load_config().service)   # default 1024 asked
+    again = open_store("sqlite", tmp_path / "a", service=load_config().service)   # default 4096 asked
     try:
         assert again._conn.execute("PRAGMA page_size").fetchone()[0] == 2048 and again.count() == 1
     finally:
         again.close()
     fresh = open_store("sqlite", tmp_path / "b", service=load_config().service)
     try:
-        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     finally:
         fresh.close()
     with pytest.raises(Exception, match="sqlite_page_size"):

@@ -148,7 +148,7 @@ class ServiceConfig(_Strict):
     max_lateness_seconds: int = Field(ge=0)        # a transfer this much older than its account's latest is applied exactly
     max_batch: int = Field(ge=1)                   # transfers per submitted batch at most
     sqlite_synchronous: str = Field(pattern="^(NORMAL|FULL)$")  # SQLite durability (see docs/service.md, "State")
-    sqlite_page_size: Literal[512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] = 1024   # of a new SQLite store
+    sqlite_page_size: Literal[512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] = 4096   # of a new SQLite store
     sqlite_wal_restart_mib: float = Field(default=1024.0, gt=0)  # the WAL is rewound once it holds this much
     snapshot_min_seconds: float = Field(default=60.0, ge=0)  # … and at least this many seconds between snapshots
     snapshot_mode: Literal["slices", "fork"] = "slices"   # periodic snapshots: encoded in slices, or by a forked child
