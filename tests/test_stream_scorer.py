@@ -470,6 +470,11 @@ def test_a_service_setting_keeps_the_snapshot(world, tmp_path):
     sc.snapshot()
     other = load_config(overrides={"service": {"hold_threshold": 0.9}})
     assert StreamScorer(other, SQLiteStore(tmp_path / "state"), now=lambda: NOW).counters["replayed"] == 0
+    # nor does a [media] setting (another room; a media setting changed between a shutdown and a
+    # restart once made the service replay its whole log)
+    media = load_config(overrides={"media": {"partial_match": not cfg.media.partial_match}})
+    assert StreamScorer(media, SQLiteStore(tmp_path / "state"), now=lambda: NOW).counters["replayed"] == 0
+    # an indicator setting does (test_snapshot_of_another_configuration_is_ignored)
 
 
 def test_two_workers_on_one_log_converge(world, tmp_path):

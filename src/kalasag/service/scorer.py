@@ -99,12 +99,15 @@ def _py(v: Any) -> Any:
 
 
 def _state_digest(config: KalasagConfig) -> str:
-    """SHA-256 of the configuration the state depends on (all but [service], whose settings — hold
-    threshold, snapshot interval… — do not change what the state holds)."""
+    """SHA-256 of the configuration the state depends on: all but [service] (hold threshold,
+    snapshot interval… do not change what the state holds), [media] (known-material matching, a
+    room of its own) and [report] (the batch report's layout)."""
     import hashlib
     import json
 
     data = config.model_dump(mode="json")
+    data.pop("media", None)
+    data.pop("report", None)
     svc = data.pop("service", None) or {}
     data["state_horizon_days"] = svc.get("state_horizon_days")   # the one [service] setting the state depends on
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
