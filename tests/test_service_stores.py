@@ -276,7 +276,7 @@ def test_sqlite_page_size_applies_to_new_files_only(tmp_path):
         again.close()
     fresh = open_store("sqlite", tmp_path / "b", service=load_config().service)
     try:
-        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == 4096 == fresh.page_size
     finally:
         fresh.close()
     with pytest.raises(Exception, match="sqlite_page_size"):

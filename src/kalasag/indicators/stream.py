@@ -306,7 +306,7 @@ class StreamEvidence:
                 if late:
                     self.counters["late_approximate"] += 1
                 self._add(a, side, tx.moved(a.last_ts) if late else tx, cp)
-            if self.compact_at and a.last_ts - a.first_us // 1_000_000 > self.compact_at and self._is_due(side, acc, a):
+            if self.compact_at and self._is_due(side, acc, a):
                 self.due[(side, acc)] = None
         self.counters["applied"] += 1
         # evidence other accounts read (I-03 of the receiver, I-04 of the sender) first: a change
@@ -387,6 +387,7 @@ class StreamEvidence:
         return self.compact_at + int(self.compact_jitter * u)
 
     def _is_due(self, side: str, acc: str, a: "AccountSide") -> bool:
+        """The account side spans more than its compaction threshold (the hash only past the base one)."""
         span = a.last_ts - a.first_us // 1_000_000
         return span > self.compact_at and span > self.compact_threshold(side, acc)
 

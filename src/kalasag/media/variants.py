@@ -87,9 +87,14 @@ def centre_crop(rgb: np.ndarray, keep: float) -> np.ndarray:
 def uncrop(rgb: np.ndarray, keep: float) -> np.ndarray:
     """Edge-pad so the image is the centre `keep` share of the result (undo a centre crop).
     Edge padding measured best among edge/reflect/symmetric (docs/media.md)."""
-    h, w = rgb.shape[:2]
+    return np.pad(rgb, _uncrop_pad(rgb.shape, keep), mode="edge")
+
+
+def _uncrop_pad(shape: tuple[int, ...], keep: float) -> tuple[tuple[int, int], ...]:
+    """np.pad widths that make a picture of `shape` the centre `keep` share of the result."""
+    h, w = shape[:2]
     ph, pw = round((h / keep - h) / 2), round((w / keep - w) / 2)
-    return np.pad(rgb, ((ph, ph), (pw, pw), (0, 0)), mode="edge")
+    return ((ph, ph), (pw, pw), (0, 0))
 
 
 def _box_blur(a: np.ndarray, r: int, axis: int) -> np.ndarray:
@@ -135,12 +140,16 @@ def derotate(rgb: np.ndarray, degrees: float, fill: bool) -> np.ndarray:
 
 def fill_corners(turned: np.ndarray, degrees: float) -> np.ndarray:
     """Fill the corners of a picture turned back by `degrees` that hold nothing of it."""
+    h, w = turned.shape[:2]
+    return fill_holes(turned, turned_back_valid(h, w, degrees), 0.05 * max(h, w))
+
+
+def turned_back_valid(h: int, w: int, degrees: float) -> np.ndarray:
+    """The pixels of an h × w picture turned and then turned back by `degrees` that still hold it."""
     from PIL import Image
 
-    h, w = turned.shape[:2]
     full = Image.fromarray(np.full((h, w), 255, np.uint8))
-    valid = np.asarray(full.rotate(-degrees).rotate(degrees)) > 128
-    return fill_holes(turned, valid, 0.05 * max(h, w))
+    return np.asarray(full.rotate(-degrees).rotate(degrees)) > 128
 
 
 DIHEDRAL_OPS = {
@@ -328,15 +337,13 @@ def partial_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
     fills agree on. Names: `uncrop90_partial`, `rotate-5_partial`, `corner_br_partial`."""
     if not cfg.partial_match:
         return []
-    from PIL import Image
-
     rgb = working_size(rgb, cfg.variant_max_side)
     h, w = rgb.shape[:2]
     fills = list(cfg.partial_fills)
     hyps: list[tuple[str, list[np.ndarray]]] = []
     for keep in cfg.partial_uncrops:
-        ph, pw = round((h / keep - h) / 2), round((w / keep - w) / 2)
-        pad = ((ph, ph), (pw, pw), (0, 0))
+        pad = _uncrop_pad(rgb.shape, keep)
+        (ph, _), (pw, _), _ = pad
         edge = np.pad(rgb, pad, mode="edge")
         valid = np.zeros(edge.shape[:2], bool)
         valid[ph : ph + h, pw : pw + w] = True
@@ -344,9 +351,7 @@ def partial_variants(rgb: np.ndarray, cfg: MediaConfig) -> list[Variant]:
         hyps.append((f"uncrop{round(keep * 100)}_partial", canv))
     for deg in cfg.partial_rotations:
         back = derotate(rgb, deg, False)
-        full = Image.fromarray(np.full((h, w), 255, np.uint8))
-        valid = np.asarray(full.rotate(-deg).rotate(deg)) > 128
-        hyps.append((f"rotate{deg:+g}_partial", _fills(back, valid, fills)))
+        hyps.append((f"rotate{deg:+g}_partial", _fills(back, turned_back_valid(h, w, deg), fills)))
     if cfg.partial_corner_share:
         for corner, (ys, xs) in corner_boxes(h, w, cfg.partial_corner_share).items():
             valid = np.ones((h, w), bool)

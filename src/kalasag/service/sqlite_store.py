@@ -121,6 +121,7 @@ class SQLiteStore(Store):
             # only a new (empty) file takes it; an existing one keeps the page size it was made with
             self._conn.execute(f"PRAGMA page_size={int(page_size)}")
             _set_wal(self._conn)
+            self.page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])   # fixed once the file exists
             self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._conn.execute("PRAGMA busy_timeout=30000")
             # a WAL rewound by a RESTART checkpoint is cut back to this size when it is reused
@@ -163,11 +164,10 @@ class SQLiteStore(Store):
         try:
             row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             frames = int(row[1]) if row and row[1] is not None else 0
-            page = int(conn.execute("PRAGMA page_size").fetchone()[0])
-            if frames < 0 or frames * page < self.wal_restart_bytes:
+            if frames < 0 or frames * self.page_size < self.wal_restart_bytes:
                 return False
             # more PASSIVE rounds while the writer goes on: each copies what came during the last
-            # one, so the TRUNCATE that holds the write lock has only a few frames left to copy
+            # one, so the RESTART that holds the write lock has only a few frames left to copy
             for _ in range(4):
                 row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if not row or int(row[1]) - int(row[2]) <= 64:
