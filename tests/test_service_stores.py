@@ -239,7 +239,16 @@ def test_sqlite_checkpoint_resets_a_wal_that_passive_checkpoints_let_grow(tmp_pa
             st.append([rec(f"w{k}-{i}") for i in range(25)])
         grown = os.path.getsize(wal)
         assert grown >= 64 << 10                     # 1,000 transfers in 40 commits: well over 64 KiB
-        assert SQLiteStore.checkpoint(st) is True    # PASSIVE, then RESTART
+        import kalasag.service.sqlite_store as sqlite_store
+
+        synced: list[object] = []
+        real_fsync = sqlite_store._fsync_path
+        sqlite_store._fsync_path = lambda p: (synced.append(p), real_fsync(p))[1]
+        try:
+            assert SQLiteStore.checkpoint(st) is True    # PASSIVE, fsync of the file, then RESTART
+        finally:
+            sqlite_store._fsync_path = real_fsync
+        assert synced == [st.path]                   # the database file synced before the rewind, once
         st.append([rec("after")])                    # written from the WAL's start, the file cut back
         small = os.path.getsize(wal)
         assert 0 < small <= 64 << 10 < grown

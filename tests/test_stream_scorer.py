@@ -496,8 +496,9 @@ def test_two_workers_on_one_log_converge(world, tmp_path):
 
 def test_snapshot_slices_take_at_most_their_share_of_the_time_between_them(world, tmp_path):
     """A slice of a periodic snapshot encodes for at most snapshot_slice_seconds and at most
-    snapshot_slice_share of the wall time since the previous slice ended (many small submits in a
-    row must not stack full slices); every slice still does at least one unit of work."""
+    snapshot_slice_share of the wall time since the previous slice ended, less the CPU that
+    `preserve` spent meanwhile (many small submits in a row must not stack full slices); no time,
+    no slice."""
     cfg, _, rows = world
     cfg = load_config(overrides={"service": {"snapshot_slice_seconds": 0.004, "snapshot_slice_share": 0.2,
                                              "snapshot_every": 0}})
@@ -516,10 +517,57 @@ def test_snapshot_slices_take_at_most_their_share_of_the_time_between_them(world
     sc.housekeeping()
     assert budgets[-1] == 0.004
     before = snap.slices
-    snap.slice_end = time.perf_counter() + 1.0        # (no time at all) still one unit per slice
+    snap.slice_end = time.perf_counter() + 1.0        # no time at all since the last slice: no slice
     sc.housekeeping()
-    assert budgets[-1] == 0.0 and snap.slices == before + 1 and len(snap.pieces) > 0
+    assert snap.slices == before and sc.last_housekeeping.startswith("snapshot: slice skipped")
+    # accounts encoded early on the submits' path (`preserve`) count against the share: 2 ms of
+    # share, 1.5 ms already spent → a 0.5 ms slice; 3 ms spent → none
+    snap.slice_end = time.perf_counter() - 0.010
+    snap.preserve_cpu = 0.0015
+    sc.housekeeping()
+    assert 0.0004 <= budgets[-1] <= 0.00055 and snap.slices == before + 1 and snap.preserve_cpu == 0.0
+    snap.slice_end = time.perf_counter() - 0.010
+    snap.preserve_cpu = 0.003
+    sc.housekeeping()
+    assert snap.slices == before + 1 and len(snap.pieces) > 0
+    snap.preserve_cpu = 0.0
     while sc._snap is not None:
         sc.housekeeping()
     sc._collect_snapshot(wait=True)
     assert sc.counters["snapshots"] == 1
+
+
+def test_slow_job_trace_names_the_job_and_what_housekeeping_did(world, tmp_path, monkeypatch, caplog):
+    """KALASAG_TRACE_SLOW_MS (gate.TRACE_SLOW_MS): jobs on the scorer's thread at or above it are
+    logged with their kind; below it (or with the trace off) nothing is."""
+    import asyncio
+    import logging
+
+    from kalasag.service import gate as gate_mod
+
+    cfg, _, rows = world
+    sc = scorer(tmp_path / "s", cfg)
+    g = gate_mod.Gate(sc)
+    real = sc.housekeeping
+
+    def slow_housekeeping() -> None:
+        real()
+        time.sleep(0.03)
+
+    sc.housekeeping = slow_housekeeping   # type: ignore[method-assign]
+    g._housekeeping = slow_housekeeping
+
+    async def run(recs):
+        out = await g.submit(recs)
+        await asyncio.sleep(0.1)   # the housekeeping queued behind the submit
+        return out
+
+    with caplog.at_level(logging.WARNING, logger="kalasag.service"):
+        monkeypatch.setattr(gate_mod, "TRACE_SLOW_MS", 0.0)
+        asyncio.run(run(rows[:5]))
+        assert not [r for r in caplog.records if "slow" in r.getMessage()]
+        monkeypatch.setattr(gate_mod, "TRACE_SLOW_MS", 20.0)
+        asyncio.run(run(rows[5:10]))
+    msgs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow ")]
+    assert any(m.startswith("slow housekeeping: ") and "compaction slice" in m for m in msgs), msgs
+    g.close()

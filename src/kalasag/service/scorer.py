@@ -246,6 +246,7 @@ class SlicedSnapshot:
         self.started = time.perf_counter()
         self.slice_end = self.started   # when the last slice ended (the next one's budget grows with the gap)
         self.cpu = 0.0          # thread CPU seconds spent in slices and in `preserve`
+        self.preserve_cpu = 0.0  # … in `preserve` since the last slice ended (counted against the next slice)
         self.preserved = 0      # account sides encoded early (before a change)
         self.pairs_preserved = 0
         self.slices = 0
@@ -272,7 +273,9 @@ class SlicedSnapshot:
                 if v is not None:
                     table[key] = list(v)   # its value at `seq` (replacing a value keeps the order)
                     self.pairs_preserved += 1
-        self.cpu += time.thread_time() - t0
+        spent = time.thread_time() - t0
+        self.cpu += spent
+        self.preserve_cpu += spent
 
     def step(self, budget: float) -> bool:
         """Encode for about `budget` seconds (at least one unit of work); True when the whole
@@ -288,6 +291,7 @@ class SlicedSnapshot:
         finally:
             self.cpu += time.thread_time() - c0
             self.slice_end = time.perf_counter()
+            self.preserve_cpu = 0.0
 
     def _encode(self) -> Iterable[None]:
         """The encoding, as a generator that yields after each unit of work (`step` stops it when
@@ -418,6 +422,7 @@ class StreamScorer:
         self.defer_housekeeping = False   # the gate runs `housekeeping` after answering
         self._snapshot_started = -math.inf   # time.monotonic() of the last background snapshot
         self.last_submit_seconds = 0.0
+        self.last_housekeeping = ""       # what the last housekeeping call did (diagnostics: gate.TRACE_SLOW_MS)
         self.counters = {"submitted": 0, "duplicates": 0, "rejected_batches": 0, "snapshots": 0,
                          "network_refreshes": 0, "replayed": 0}
         self._load()
@@ -519,17 +524,30 @@ class StreamScorer:
             # a snapshot in progress: a slice of it; the compaction waits (it changes accounts
             # without passing through `preserve`). The slice is at most snapshot_slice_seconds and
             # at most snapshot_slice_share of the wall time since the previous slice ended, so many
-            # small submits do not stack slices into more CPU than the service can spare
+            # small submits do not stack slices into more CPU than the service can spare. The
+            # accounts `preserve` encoded early on the submits' path since then count against it
+            # (right after a snapshot starts, the busiest accounts are all encoded that way): no
+            # slice until the snapshot's CPU is back under the share
             now = time.perf_counter()
-            budget = min(self.svc.snapshot_slice_seconds, self.svc.snapshot_slice_share * (now - self._snap.slice_end))
-            if self._snap.step(max(budget, 0.0)):
+            snap = self._snap
+            budget = min(self.svc.snapshot_slice_seconds,
+                         self.svc.snapshot_slice_share * (now - snap.slice_end) - snap.preserve_cpu)
+            if budget <= 0:
+                self.last_housekeeping = "snapshot: slice skipped (early encodings used the share)"
+                return
+            if snap.step(budget):
+                self.last_housekeeping = "snapshot: last slice, stored by a thread"
                 self._finish_snapshot()
+            else:
+                self.last_housekeeping = "snapshot slice"
             return
         ev = self.evidence
+        self.last_housekeeping = "compaction slice"
         if ev.horizon:
             spent = self.last_submit_seconds if spent is None else spent
             ev.compact(max(0.001, spent * self.svc.state_compact_share))
-        self._maybe_snapshot()
+        if self._maybe_snapshot():
+            self.last_housekeeping = "compaction slice; snapshot started"
 
     def _result(self, rec: Mapping[str, Any], duplicate: bool) -> TransferResult:
         s = self._side_result("sender", rec["sender_id"])
@@ -795,7 +813,7 @@ class StreamScorer:
         self.install_network(self.compute_network())
 
     # ---- snapshots and counters ---------------------------------------------------------------
-    def _maybe_snapshot(self) -> None:
+    def _maybe_snapshot(self) -> bool:
         self._collect_snapshot()
         every = self.svc.snapshot_every
         gap = self.svc.snapshot_min_seconds
@@ -804,6 +822,8 @@ class StreamScorer:
         if (every and self._since_snapshot >= every and self._child is None and self._snap is None
                 and self._writer is None and time.monotonic() - self._snapshot_started >= gap):
             self.snapshot(background=True)
+            return True
+        return False
 
     def _snapshot_data(self) -> dict[str, Any]:
         return {

@@ -16,9 +16,12 @@ the process's memory) grew by ≈ 40 MB of WAL a second at 3,000 transfers/s. So
 checkpoint: after up to four more PASSIVE rounds (each copies what the writer added during the
 previous one) it waits for the writer's current transaction, copies the few frames left and
 rewinds the WAL (cut back to `wal_restart_bytes` by `journal_size_limit`), holding the write lock
-only for that. Each rewind still stalls the writer for 100–170 ms (measured); at 64 MiB they came
-every 1.5 s and the p99 tripled, at 1 GiB they came every ≈ 25 s at 3,000 transfers/s with 4 KiB
-pages.
+only for that — and holding this store's own lock, so the writer waits on it rather than in
+SQLite's busy handler (whose sleeps overshoot) — after the thread has fsynced the database file
+itself (a PASSIVE checkpoint that does not finish the WAL never syncs it, which left every page the
+PASSIVE rounds wrote to the RESTART's fsync: 22–159 ms under the write lock, growing with the file;
+now 11–31 ms, measured at 3,000 transfers/s). At 64 MiB rewinds came every 1.5 s and the p99
+tripled; at 1 GiB they come every ≈ 22 s at 3,000 transfers/s with 4 KiB pages.
 
 Page size (`page_size`, [service] sqlite_page_size, default SQLite's 4 KiB; an existing file keeps
 its own). Each insert dirties about three random leaf pages (the txn_id, sender and receiver
@@ -91,6 +94,9 @@ def _set_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
             delay = min(delay * 2, 0.2)
 
 
+_REWIND_LOG_LEVEL = logging.WARNING if os.environ.get("KALASAG_TRACE_SLOW_MS") else logging.INFO
+PASSIVE_ROUNDS = 12            # at most this many catch-up PASSIVE rounds before a rewind (`checkpoint`)
+RESTART_WAIT_MS = 100          # a rewind waits at most this long for other connections' readers (`checkpoint`)
 WAL_RESTART_BYTES = 1 << 30    # the WAL is rewound (RESTART checkpoint) once it holds this much (module doc)
 PAGE_SIZE = 4096               # of a new file (module doc); [service] sqlite_page_size, sqlite_wal_restart_mib
 
@@ -103,6 +109,7 @@ class SQLiteStore(Store):
                  wal_restart_bytes: int = WAL_RESTART_BYTES, page_size: int = PAGE_SIZE) -> None:
         self._init_args = (path, synchronous)
         self.wal_restart_bytes = int(wal_restart_bytes)
+        self.restart_wait_ms = RESTART_WAIT_MS
         p = Path(path)
         if p.suffix.lower() in (".sqlite3", ".sqlite", ".db"):
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -167,12 +174,44 @@ class SQLiteStore(Store):
             if frames < 0 or frames * self.page_size < self.wal_restart_bytes:
                 return False
             # more PASSIVE rounds while the writer goes on: each copies what came during the last
-            # one, so the RESTART that holds the write lock has only a few frames left to copy
-            for _ in range(4):
+            # one, so the RESTART that holds the write lock has only a few frames left to copy (and
+            # to fsync); stop once few are left or a round no longer shrinks what is left
+            # The database file's pages those rounds wrote are flushed here too (fsync through a
+            # descriptor of our own): a PASSIVE checkpoint that does not finish the WAL — under a
+            # steady writer, none does — never syncs the database file, so its dirty pages piled up
+            # for the RESTART's own fsync, under the lock (measured: 22–130 ms held with ≤ 64 frames
+            # left, growing with the file)
+            left = frames
+            for k in range(PASSIVE_ROUNDS):
+                if k == 1:
+                    _fsync_path(self.path)
                 row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if not row or int(row[1]) - int(row[2]) <= 64:
+                if not row:
                     break
-            row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                now_left = int(row[1]) - int(row[2])
+                done_ = now_left <= 64 or now_left >= left
+                left = min(left, now_left)
+                if done_ and k >= 1:
+                    break
+            # The RESTART runs holding this store's own lock, so this process's writer is not in a
+            # transaction and waits on the lock — woken the moment the rewind ends — instead of in
+            # SQLite's busy handler, whose sleeps (1, 2, 5 … 25, 50, 100 ms) overshot the rewind by
+            # up to half its length (measured: the submit after a 40–110 ms rewind took 75–126 ms).
+            # It waits at most `restart_wait_ms` for other connections' readers (a network refresh
+            # reading the log): busy then, it is retried at the next round rather than holding the
+            # writer for as long as a long read lasts.
+            t0 = time.perf_counter()
+            with self._lock:
+                t1 = time.perf_counter()
+                conn.execute(f"PRAGMA busy_timeout={int(self.restart_wait_ms)}")
+                try:
+                    row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                finally:
+                    conn.execute("PRAGMA busy_timeout=30000")
+                t2 = time.perf_counter()
+            log.log(_REWIND_LOG_LEVEL, "WAL rewind (RESTART checkpoint): %.0f ms holding the writer (after %.0f ms "
+                    "waiting for its transaction; %s frames left after the catch-up rounds), %s", (t2 - t1) * 1000, (t1 - t0) * 1000, left,
+                    "done" if row and int(row[0]) == 0 else "busy, retried at the next round")
             return bool(row) and int(row[0]) == 0
         except sqlite3.Error:  # pragma: no cover - busy: the next round retries
             return False
@@ -277,7 +316,7 @@ class SQLiteStore(Store):
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         if self.synchronous == "FULL":
-            _fsync_dir(self.path.parent)
+            _fsync_path(self.path.parent)
         with self._lock:
             self._conn.execute(
                 "INSERT INTO snapshot (id, seq, blob, saved) VALUES (1, ?, ?, ?)"
@@ -334,7 +373,8 @@ class SQLiteStore(Store):
                 pass
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a directory through a read-only descriptor of our own."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
