@@ -35,6 +35,7 @@ def rss_mb() -> float:
 
 def bench_hashing(n: int) -> None:
     cfg = load_media_config()
+    pcfg = load_media_config(partial_match=True)  # opt-in: measured on, so the column shows their cost
     print("### Hashing (1 thread, decode included)\n")
     print("| input | images/s (hash + MD5/SHA-256) | query, whole-picture variants: ms/image | "
           "+ partial variants (all query variants): ms/image |")
@@ -58,7 +59,7 @@ def bench_hashing(n: int) -> None:
             t = time.perf_counter()
             for p in some:
                 rgb = load_rgb(p)
-                na = len(query_variants(rgb, cfg)) + len(partial_variants(rgb, cfg))
+                na = len(query_variants(rgb, cfg)) + len(partial_variants(rgb, pcfg))
             all_ms = 1000 * (time.perf_counter() - t) / len(some)
             print(f"| {w}×{h} JPEG | {plain:.1f} | {whole_ms:.0f} ({nv} hashes) | {all_ms:.0f} ({na} variants) |", flush=True)
     if VIDEO.is_dir():
@@ -144,23 +145,45 @@ def bench_index(sizes: list[int], nq: int, distance: int, layouts: list[str], th
         del db
 
 
-def bench_partial_scan(n: int) -> None:
-    """The exact scan of banked originals on a query's partial variants' reliable bits."""
+def bench_partial_scan(sizes: list[int], images: int = 6) -> None:
+    """Partial variants against n random banked originals: the exact scan vs. pigeonhole probing of the
+    multi-index on the reliable bits (`PdqIndex.search_masked`), same results required."""
     from kalasag.media import Matcher
+    from kalasag.media.robustness import FAMILIES
 
-    cfg = load_media_config()
+    cfg = load_media_config(partial_match=True)
+    queries = [partial_variants(generated_image(1001 + i, (640, 480), FAMILIES[i % len(FAMILIES)]), cfg)
+               for i in range(images)]
+    nvar = sum(len(p) for p in queries)
+    print(f"\nPartial variants of {images} generated 640×480 images ({nvar} variants), random banked originals, "
+          "1 thread:\n\n| banked originals | layout | scan: ms per query image | probe (default choice): ms per query "
+          "image | speed-up | variants probed / scanned | identical |\n| --- | --- | --- | --- | --- | --- | --- |", flush=True)
     rng = np.random.default_rng(5)
-    m = Matcher(cfg)
-    m.images.add(np.arange(n), rng.integers(0, 256, (n, 32), dtype=np.uint8))
-    parts = [v for v in partial_variants(generated_image(1001, (640, 480)), cfg)]
-    m.partial_search(parts)  # builds the cached scan arrays
-    t = time.perf_counter()
-    reps = 5
-    for _ in range(reps):
-        m.partial_search(parts)
-    dt = (time.perf_counter() - t) / reps
-    print(f"\nPartial variants: scanning {n:,} banked originals on the reliable bits of one query's "
-          f"{len(parts)} partial variants takes **{dt * 1000:.0f} ms** per query (exact; numpy, 1 thread).\n", flush=True)
+    for n in sizes:
+        m = Matcher(cfg)
+        m.images.add(np.arange(n), rng.integers(0, 256, (n, 32), dtype=np.uint8))
+        times, res = {}, {}
+        for mode, work in (("scan", 0.0), ("probe", Matcher.partial_probe_work)):
+            m.partial_probe_work = work
+            m.partial_search(queries[0])  # builds the cached scan arrays
+            t = time.perf_counter()
+            res[mode] = [m.partial_search(p) for p in queries]
+            times[mode] = (time.perf_counter() - t) / images
+        from kalasag.media.variants import partial_threshold
+
+        probed = 0
+        for p in queries:
+            ts = [partial_threshold(int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum()), cfg) for v in p]
+            probed += sum(r is not None for r in m.images.search_masked([v.pdq for v in p], [v.mask for v in p], ts,
+                                                                          max_work=Matcher.partial_probe_work))
+        same = all(sorted(a) == sorted(b) for x, y in zip(res["scan"], res["probe"]) for a, b in zip(x, y))
+        from kalasag.media.index import LAYOUTS
+
+        name = next(k for k, v in LAYOUTS.items() if v == m.images.bits)
+        print(f"| {n:,} | {m.images.layout} ({name}) | "
+              f"{times['scan'] * 1000:.0f} | {times['probe'] * 1000:.1f} | {times['scan'] / times['probe']:.0f}× | "
+              f"{probed} / {nvar - probed} | {'yes' if same else '**NO**'} |", flush=True)
+        del m
 
 
 def bench_store_latency(n: int) -> None:
@@ -207,12 +230,13 @@ def main() -> None:
     ap.add_argument("--layouts", nargs="+", default=["12x21", "16x16"])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="Kalasag search threads (FAISS uses OpenMP's)")
     ap.add_argument("--store", type=int, default=1_000_000, help="banked hashes for the store latency test (0: skip)")
-    ap.add_argument("--partial-scan", type=int, default=1_000_000, help="banked hashes for the partial-variant scan (0: skip)")
+    ap.add_argument("--partial-scan", type=int, nargs="+", default=[1_000_000],
+                    help="banked hashes for the partial-variant scan vs. probe (0: skip)")
     args = ap.parse_args()
     if not args.skip_hashing:
         bench_hashing(args.images)
-    if args.partial_scan:
-        bench_partial_scan(args.partial_scan)
+    if any(args.partial_scan):
+        bench_partial_scan([n for n in args.partial_scan if n])
     if args.store:
         bench_store_latency(args.store)
     if not args.skip_index:

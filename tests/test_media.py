@@ -489,6 +489,22 @@ def test_index_add_then_withdraw_is_immediate():
     assert len(idx) == 4999 and idx.search(db[8:9])[0] == [(8, 0)]
 
 
+def test_index_live_lists_every_added_hash_not_withdrawn():
+    rng = np.random.default_rng(1)
+    db = rng.integers(0, 256, (300, 32), dtype=np.uint8)
+    idx = PdqIndex(31, delta_limit=1000)
+    assert [a.shape for a in idx.live()] == [(0, 32), (0,)]
+    idx.add(np.arange(200), db[:200])  # sorted segment
+    idx.add(np.arange(200, 300), db[200:])  # delta segment
+    idx.remove([3, 250, 12345])  # one from each segment, one unknown
+    arr, ids = idx.live()
+    expect = [i for i in range(300) if i not in (3, 250)]
+    assert ids.tolist() == expect and (arr == db[expect]).all() and len(idx) == len(ids)
+    idx.compact()
+    arr2, ids2 = idx.live()
+    assert sorted(ids2.tolist()) == expect and (arr2[np.argsort(ids2)] == db[expect]).all()
+
+
 # ------------------------------------------------------------------ video
 VCFG = dict(video_query_fps=1.0)  # CI speed; docs/media.md shows the same outcomes at 5 fps
 
@@ -749,11 +765,14 @@ def test_crop_matches_a_hash_only_list_through_a_partial_uncrop():
     copy = T.TRANSFORMS["crop_90"](rgb)
     assert hamming(pdq_rgb(copy)[0], pdq_rgb(rgb)[0]) > 31  # plain PDQ misses the crop
     assert not _hash_only(images, cfg(partial_match=False)).match_rgb(copy).matched
-    r = _hash_only(images, cfg(partial_match=True)).match_rgb(copy)
+    c128 = cfg(partial_match=True, partial_min_bits=128)  # this copy's uncrop90 hypothesis keeps 191 reliable bits
+    r = _hash_only(images, c128).match_rgb(copy)
     assert [h.ref for h in r.hits] == ["orig"]
-    assert any(v["variant"].startswith("uncrop90_partial(") for v in r.best.matched_variants)
+    assert any(v["variant"].startswith("uncrop90_partial(191 bits)") for v in r.best.matched_variants)
+    # at the default partial_min_bits (192) a mask that thin is not used, and nothing else reaches the copy
+    assert not _hash_only(images, cfg(partial_match=True)).match_rgb(copy).matched
     # an unrelated picture cropped the same way matches nothing
-    assert not _hash_only(images, cfg(partial_match=True)).match_rgb(T.TRANSFORMS["crop_90"](T.generated_image(30))).matched
+    assert not _hash_only(images, c128).match_rgb(T.TRANSFORMS["crop_90"](T.generated_image(30))).matched
 
 
 def test_corner_overlay_matches_a_hash_only_list_through_a_partial_corner():
@@ -771,7 +790,7 @@ def test_partial_scan_follows_additions_and_withdrawals():
 
     rgb = T.generated_image(11)
     copy = T.TRANSFORMS["crop_90"](rgb)  # matches only through a partial variant (test above)
-    m = _hash_only({"other": T.generated_image(21)}, cfg(partial_match=True))
+    m = _hash_only({"other": T.generated_image(21)}, cfg(partial_match=True, partial_min_bits=128))
     assert not m.match_rgb(copy).matched
     h, q = pdq_rgb(rgb)
     m._add_rows([_row_from_entry(2, ListEntry("orig", "image", 1, pdq=h, quality=q), "late", negative=False)])
@@ -792,15 +811,96 @@ def test_partial_scan_equals_brute_force_on_the_reliable_bits():
     db[78] = np.frombuffer(parts[3].pdq, np.uint8) ^ 3  # 64 bits flipped: too far on any mask
     m = Matcher(c)
     m.images.add(np.arange(len(db)), db)
-    got = m.partial_search(parts)
     words = db.view(np.uint64).reshape(-1, 4)
-    for v, res in zip(parts, got):
-        n = int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum())
-        d = np.bitwise_count((words ^ np.frombuffer(v.pdq, np.uint64)) & np.frombuffer(v.mask, np.uint64)).sum(axis=1)
-        t = partial_threshold(n, c)
-        assert sorted(res) == sorted((int(i), int(d[i]), n) for i in np.flatnonzero(d <= t)) if t >= 0 else res == []
-    assert (123, 0) in [(i, d) for i, d, _ in got[0]]
-    assert 78 not in [i for r in got for i, _, _ in r]
+    for work in (0.0, 1e9, Matcher.partial_probe_work):  # always scan, always probe the index, the default choice
+        m.partial_probe_work = work
+        got = m.partial_search(parts)
+        for v, res in zip(parts, got):
+            n = int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum())
+            d = np.bitwise_count((words ^ np.frombuffer(v.pdq, np.uint64)) & np.frombuffer(v.mask, np.uint64)).sum(axis=1)
+            t = partial_threshold(n, c)
+            assert sorted(res) == sorted((int(i), int(d[i]), n) for i in np.flatnonzero(d <= t)) if t >= 0 else res == []
+        assert (123, 0) in [(i, d) for i, d, _ in got[0]]
+        assert 78 not in [i for r in got for i, _, _ in r]
     capped = Matcher(cfg(partial_match=True, partial_max_bank=len(db) - 1))  # a bank above the cap is not scanned
     capped.images.add(np.arange(len(db)), db)
     assert capped.partial_search(parts) == [[] for _ in parts]
+
+
+def _masked_brute(db: np.ndarray, ids: np.ndarray, q: np.ndarray, m: np.ndarray, t: int) -> list[tuple[int, int]]:
+    d = np.bitwise_count((db ^ q) & m).sum(axis=1)
+    return sorted(((int(i), int(x)) for i, x in zip(ids, d) if x <= t), key=lambda p: (p[1], p[0]))
+
+
+@pytest.mark.parametrize("layout", ["16x16", "12x21"])
+def test_masked_index_search_equals_the_exact_scan(layout):
+    """Pigeonhole probing on the masked bits of each chunk finds exactly what a scan finds, including
+    hashes planted at the worst case for the pigeonhole: ρ_k + 1 masked bits off in every probed chunk
+    but one (found only through that one), and all flips bunched in one or two chunks."""
+    from kalasag.media.index import LAYOUTS, _chunk_keys, _masked_plan, _starts
+
+    widths = LAYOUTS[layout]
+    starts = _starts(widths)
+    rng = np.random.default_rng(7)
+    db = rng.integers(0, 256, (30000, 32), dtype=np.uint8)
+    cases, row = [], 0
+    for j in range(15):
+        q = rng.integers(0, 256, 32, dtype=np.uint8)
+        bits = np.ones(256, bool)
+        if j % 3 == 0:  # unreliable bits scattered
+            bits[rng.choice(256, int(rng.integers(10, 70)), replace=False)] = False
+        elif j % 3 == 1:  # unreliable bits bunched in a few chunks
+            start = int(rng.integers(0, 200))
+            bits[start : start + int(rng.integers(20, 56))] = False
+        m = np.packbits(bits)
+        n = int(bits.sum())
+        t = int(31 * n / 256) if j < 10 else int(rng.integers(0, 8))  # also small limits
+        rel = np.flatnonzero(bits)
+        unrel = np.flatnonzero(~bits)
+
+        def plant(flips: np.ndarray) -> None:
+            nonlocal row
+            b = np.unpackbits(q).astype(bool)
+            b[flips] ^= True
+            if len(unrel):  # noise on the unmasked bits never counts
+                b[rng.choice(unrel, min(len(unrel), 9), replace=False)] ^= True
+            db[row] = np.packbits(b)
+            row += 1
+
+        for extra in (0, 1, -1):  # scattered, at t, t + 1, t - 1
+            plant(rng.choice(rel, max(0, t + extra), replace=False))
+        for extra in (0, 1):  # bunched in one or two chunks, and in the 96 filter bits next to them
+            for _ in range(6):
+                ks = rng.choice(len(widths), int(rng.integers(1, 3)), replace=False)
+                pool = [p for p in rel if any(starts[k] <= p < starts[k] + widths[k] for k in ks)]
+                pool += list(rng.choice(rel, 24, replace=False))
+                pool = np.unique(pool)
+                if len(pool) >= t + extra:
+                    plant(rng.choice(pool, t + extra, replace=False))
+        radii = _masked_plan(widths, _chunk_keys(m[None], widths)[0], t)[0]
+        for extra in (0, 1):  # worst case: every probed chunk just beyond its radius but one
+            per = {k: [p for p in rel if starts[k] <= p < starts[k] + widths[k]] for k in range(len(widths))}
+            probed = [k for k, r in enumerate(radii) if r >= 0]
+            for lucky in probed[:3]:
+                flips = []
+                for k in probed:
+                    flips += per[k][: radii[k] + (k != lucky)]
+                rest = [p for k, r in enumerate(radii) if r < 0 for p in per[k]]
+                flips += rest[: max(0, t + extra - len(flips))]
+                if len(flips) == t + extra:
+                    plant(np.array(flips, int))
+        cases.append((q, m, t))
+    idx = PdqIndex(31, delta_limit=100000, layout=layout)
+    idx.add(np.arange(25000), db[:25000])
+    idx.add(np.arange(25000, 30000), db[25000:])  # delta segment
+    idx.remove([1, 25000, 20])
+    live_db, live_ids = idx.live()
+    qs, ms, ts = (np.stack([c[0] for c in cases]), np.stack([c[1] for c in cases]), [c[2] for c in cases])
+    got = idx.search_masked(qs, ms, ts, max_work=1e9)  # always probe (the cost cap would scan a bank this small)
+    hits = 0
+    for (q, m, t), res in zip(cases, got):
+        assert res == _masked_brute(live_db, live_ids, q, m, t)
+        hits += len(res)
+    assert hits >= 100
+    assert idx.search_masked(qs[:1], ms[:1], [-1]) == [[]]
+    assert idx.search_masked(qs[:1], ms[:1], [ts[0]], max_work=1e-9) == [None]  # too costly: left to the caller's scan

@@ -24,6 +24,11 @@ the bucket tables (256 MB for 12x21, 8 MB for 16x16).
 Additions go to a small unsorted "delta" segment scanned by brute force, so a new hash is
 matchable immediately; the delta is merged into the sorted segment when it grows past a size.
 Withdrawals are tombstones. Neither needs a rebuild.
+
+`search_masked` answers a range query on a subset of the bits (a partial variant's reliable bits):
+the pigeonhole is applied per chunk on the masked bits, with a radius per chunk chosen greedily by
+probe cost and every value of the chunk's unmasked bits probed; candidates are verified exactly.
+`live()` lists the live hashes (for callers that scan them).
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ LAYOUTS = {
 DEFAULT_LAYOUT = "auto"  # 16x16 below `auto_switch` banked hashes, 12x21 from there (docs/benchmarks.md)
 AUTO_SWITCH = 3_000_000
 MAX_PROBES_PER_CHUNK = 2000  # beyond this radius, scan instead
+# Masked search (partial variants): estimated cost in units of one scanned hash (measured, 16x16 layout,
+# docs/benchmarks.md): a fixed ~30,000 per query (the 16 chunks' numpy calls), 2 per probe, 5 per candidate.
+PROBE_OVERHEAD = 30_000
 
 
 def as_hash_array(hashes) -> np.ndarray:
@@ -105,6 +113,54 @@ def _masks(width: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
             out.append(sum(1 << b for b in combo))
             bits.append(r)
     return np.array(out, dtype=np.uint32), np.array(bits, dtype=np.uint8)
+
+
+def _masked_plan(bits: tuple[int, ...], mkey: np.ndarray, t: int, max_probes: int = 1 << 20):
+    """Radii per chunk for a masked search within `t` (see PdqIndex.search_masked): greedily raise the
+    radius whose next step adds the fewest probes (2^unmasked × C(masked, r)) until Σ (ρ_k + 1) ≥ t + 1.
+    → (radii, total probes, probes per chunk), or None beyond `max_probes`."""
+    import heapq
+    from math import comb
+
+    masked = [int(mkey[k]).bit_count() for k in range(len(bits))]
+    free = [w - c for w, c in zip(bits, masked)]
+    radii, probes = [-1] * len(bits), [0] * len(bits)
+    heap = [((1 << free[k]) * comb(masked[k], 0), k) for k in range(len(bits))]
+    heapq.heapify(heap)
+    need, total = t + 1, 0
+    while need > 0:
+        if not heap:
+            return None
+        cost, k = heapq.heappop(heap)
+        radii[k] += 1
+        probes[k] += cost
+        total += cost
+        need -= 1
+        if total > max_probes:
+            return None
+        if radii[k] + 1 <= masked[k]:
+            heapq.heappush(heap, ((1 << free[k]) * comb(masked[k], radii[k] + 1), k))
+    return radii, total, probes
+
+
+@functools.lru_cache(maxsize=128)  # masks differ per query: a small cache (a pattern is at most a few MB)
+def _masked_pattern(width: int, mkey: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """XOR patterns of a chunk: ≤ `radius` flips among the masked bits × every value of the unmasked bits,
+    and the number of masked flips of each."""
+    on = np.array([b for b in range(width) if mkey >> b & 1], np.uint32)
+    off = np.array([b for b in range(width) if not mkey >> b & 1], np.uint32)
+    flips, rad = _masks(len(on), radius) if len(on) else (np.zeros(1, np.uint32), np.zeros(1, np.uint8))
+    spread = (((flips[:, None] >> np.arange(len(on), dtype=np.uint32)) & 1) << on).sum(axis=1, dtype=np.uint32)
+    sub = np.arange(1 << len(off), dtype=np.uint32)
+    free = (((sub[:, None] >> np.arange(len(off), dtype=np.uint32)) & 1) << off).sum(axis=1, dtype=np.uint32)
+    return (spread[:, None] | free[None, :]).reshape(-1), np.repeat(rad, len(free))
+
+
+def _masked_probes(width: int, mkey: int, qkey: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket keys of a chunk that differ from `qkey` in at most `radius` of the masked bits (any value
+    of the unmasked bits), and that number of bits for each key."""
+    pattern, rad = _masked_pattern(width, mkey, radius)
+    return np.uint32(qkey & mkey) ^ pattern, rad
 
 
 def hamming_many(query_words: np.ndarray, words: np.ndarray) -> np.ndarray:
@@ -173,6 +229,17 @@ class PdqIndex:
         present = np.isin(ids, self._main_ids) | np.isin(ids, np.concatenate([np.empty(0, np.int64), *self._delta_ids]))
         self._dead.update(int(i) for i in ids[present])
         self._dead_arr = np.fromiter(self._dead, np.int64, len(self._dead))
+
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live (added, not withdrawn) hash and its id: ((n, 32) uint8, (n,) int64), the sorted
+        segment first, then the delta segment in order of addition. A copy only when something has to
+        be joined or dropped; do not modify the arrays returned."""
+        arr = np.concatenate([self._main, *self._delta]) if self._delta else self._main
+        ids = np.concatenate([self._main_ids, *self._delta_ids]) if self._delta_ids else self._main_ids
+        if len(self._dead_arr):
+            keep = ~np.isin(ids, self._dead_arr)
+            arr, ids = arr[keep], ids[keep]
+        return np.ascontiguousarray(arr), np.asarray(ids, np.int64)
 
     def compact(self) -> None:
         parts = [self._main, *self._delta]
@@ -307,6 +374,110 @@ class PdqIndex:
         dist = hamming_many(qw[qi], words[rows])
         keep = dist <= d
         return qi[keep], self._main_ids[rows[keep]], dist[keep]
+
+    # ------------------------------------------------------------ masked search
+    def search_masked(self, queries, masks, limits, max_work: float = 1.0) -> list[list[tuple[int, int]] | None]:
+        """For each query i, every live id whose distance on the bits set in masks[i] (a partial
+        variant's reliable bits) is <= limits[i] → [(id, distance)], sorted by distance then id; None
+        for a query whose probing is estimated to cost more than `max_work` × a scan of the sorted
+        segment (the caller scans it).
+
+        Exact by pigeonhole over the chunks: with d_k the distance on chunk k's masked bits, d = Σ d_k.
+        Give each chunk a radius ρ_k (-1 = not probed) with Σ (ρ_k + 1) ≥ limit + 1: if every probed
+        chunk had d_k > ρ_k, d would be ≥ Σ (ρ_k + 1) > limit, so a match lies in a probed chunk's
+        bucket whose key differs from the query's in ≤ ρ_k masked bits and anyhow in the chunk's
+        unmasked bits (all their 2^u values are probed). The radii are chosen greedily by the number
+        of probes each step adds. Candidates are verified with the exact masked distance; the delta
+        segment is scanned; withdrawn ids are dropped."""
+        q = as_hash_array(queries)
+        m = as_hash_array(masks)
+        limits = [int(x) for x in np.asarray(limits).reshape(-1)]
+        if not len(q) == len(m) == len(limits):
+            raise MediaError(f"{len(q)} queries, {len(m)} masks, {len(limits)} limits")
+        n = len(self._main_ids)
+        out: list[list[tuple[int, int]] | None] = [None] * len(q)
+        radii: dict[int, list[int]] = {}  # query → radius per chunk (main segment probed)
+        todo = []
+        qkeys, mkeys = _chunk_keys(q, self.bits), _chunk_keys(m, self.bits)
+        for i, t in enumerate(limits):
+            if t < 0:
+                out[i] = []
+                continue
+            if n:
+                plan = _masked_plan(self.bits, mkeys[i], t)
+                cand = sum(p * n / (1 << w) for p, w in zip(plan[2], self.bits)) if plan else 0
+                if plan is None or PROBE_OVERHEAD + 2 * plan[1] + 5 * cand > max_work * n:
+                    continue  # None: the caller scans
+                radii[i] = plan[0]
+            todo.append(i)
+        if not todo:
+            return out
+        found: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {i: [] for i in todo}
+        if radii:
+            qi, ids, dist = self._masked_main(q, m, qkeys, mkeys, limits, radii)
+            order = np.argsort(qi, kind="stable")
+            qi, ids, dist = qi[order], ids[order], dist[order]
+            bounds = np.searchsorted(qi, np.arange(len(q) + 1))
+            for i in radii:
+                found[i].append((ids[bounds[i] : bounds[i + 1]], dist[bounds[i] : bounds[i + 1]]))
+        if self._delta:
+            if self._delta_cache is None:
+                self._delta_cache = (np.concatenate(self._delta), np.concatenate(self._delta_ids))
+            arr, dids = self._delta_cache
+            for i in todo:
+                d = np.bitwise_count((_words(arr) ^ _words(q[i : i + 1])) & _words(m[i : i + 1])).sum(axis=1, dtype=np.int32)
+                keep = d <= limits[i]
+                found[i].append((dids[keep], d[keep]))
+        for i in todo:
+            ids = np.concatenate([f[0] for f in found[i]]) if found[i] else np.empty(0, np.int64)
+            dist = np.concatenate([f[1] for f in found[i]]) if found[i] else np.empty(0, np.int32)
+            if self._dead and len(ids):
+                keep = ~np.isin(ids, self._dead_arr)
+                ids, dist = ids[keep], dist[keep]
+            order = np.lexsort((ids, dist))
+            out[i] = [(int(a), int(b)) for a, b in zip(ids[order].tolist(), dist[order].tolist())]
+        return out
+
+    def _masked_main(self, q: np.ndarray, m: np.ndarray, qkeys: np.ndarray, mkeys: np.ndarray, limits: list[int],
+                     radii: dict[int, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probe every chunk for all planned queries at once → (query, id, masked distance) within the limits."""
+        q64, q32, m64, m32 = q.view(np.uint64), q.view(np.uint32), m.view(np.uint64), m.view(np.uint32)
+        lim = np.asarray(limits, np.int32)
+        qi_l, rows_l = [], []
+        for k, width in enumerate(self.bits):
+            parts = [(i, *_masked_probes(width, int(mkeys[i, k]), int(qkeys[i, k]), r[k])) for i, r in radii.items() if r[k] >= 0]
+            if not parts:
+                continue
+            keys = np.concatenate([p[1] for p in parts])
+            rad = np.concatenate([p[2] for p in parts])
+            owner = np.repeat(np.array([p[0] for p in parts]), [len(p[1]) for p in parts])
+            packed = np.take(self._offsets[k], keys)
+            nz = np.flatnonzero(packed & 0xFFFFFFFF)
+            if not len(nz):
+                continue
+            packed, owner, rad = packed[nz], owner[nz], rad[nz]
+            lo, counts = packed >> 32, packed & 0xFFFFFFFF
+            ends = np.cumsum(counts)
+            pos = np.arange(int(ends[-1]), dtype=lo.dtype) + np.repeat(lo - (ends - counts), counts)
+            c64, c32 = _filter_words(self.bits, k)
+            col64, col32 = self._filters[k]
+            # lower bound: the probe's masked radius in the chunk + the masked distance on 96 bits outside it
+            # (per-probe values repeated over the probe's run)
+            lb = np.bitwise_count((np.take(col64, pos) ^ np.repeat(q64[owner, c64], counts))
+                                  & np.repeat(m64[owner, c64], counts)).astype(np.int32)
+            lb += np.bitwise_count((np.take(col32, pos) ^ np.repeat(q32[owner, c32], counts)) & np.repeat(m32[owner, c32], counts))
+            lb += np.repeat(rad.astype(np.int32) - lim[owner], counts)  # <= 0: keep
+            keep = np.flatnonzero(lb <= 0)
+            if len(keep):
+                rows_l.append(np.take(self._orders[k], np.take(pos, keep)).astype(np.int64))
+                qi_l.append(owner[np.searchsorted(ends, keep, side="right")])
+        if not rows_l:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)
+        pair = np.unique(np.concatenate(qi_l).astype(np.int64) << 32 | np.concatenate(rows_l))  # found through several chunks: once
+        qi, rows = pair >> 32, pair & 0xFFFFFFFF
+        d = np.bitwise_count((_words(self._main)[rows] ^ _words(q)[qi]) & _words(m)[qi]).sum(axis=1, dtype=np.int32)
+        keep = d <= lim[qi]
+        return qi[keep], self._main_ids[rows[keep]], d[keep]
 
     def _search_delta(self, qb: np.ndarray, d: int):
         if not self._delta:

@@ -344,36 +344,50 @@ class Matcher:
         return self._finish(FileMatch(path, "image", quality, low, []), hits)
 
     def _scan_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Live banked originals as 4 contiguous columns of uint64 words (4, n) and their ids (cached until the bank changes).
-        Reads the index's segments (main, delta, tombstones)."""
+        """Live banked originals as 4 contiguous columns of uint64 words (4, n) and their ids (cached until
+        the bank changes), from the index's public `live()`."""
         if self._scan is None:
-            idx = self.images
-            arr = np.concatenate([idx._main, *idx._delta]) if idx._delta else idx._main
-            ids = np.concatenate([idx._main_ids, *idx._delta_ids]) if idx._delta_ids else idx._main_ids
-            if len(idx._dead_arr):
-                keep = ~np.isin(ids, idx._dead_arr)
-                arr, ids = arr[keep], ids[keep]
-            cols = np.ascontiguousarray(np.ascontiguousarray(arr).view(np.uint64).reshape(-1, 4).T)  # (4, n)
-            self._scan = (cols, np.asarray(ids))
+            arr, ids = self.images.live()
+            cols = np.ascontiguousarray(arr.view(np.uint64).reshape(-1, 4).T)  # (4, n)
+            self._scan = (cols, ids)
         return self._scan
 
+    # a partial variant probes the multi-index (pigeonhole on its reliable bits) when that is estimated to
+    # cost less than this share of a scan of the banked originals, else it is scanned; both are exact
+    partial_probe_work = 1.0
+
     def partial_search(self, variants: list[Variant], block: int = 16384) -> list[list[tuple[int, int, int]]]:
-        """Exact scan of banked originals on each partial variant's reliable bits: every entry whose
-        distance on those bits is within `partial_threshold` → [(entry id, distance, bits used)].
-        The distance on the first 128 bits (a lower bound) discards almost every entry before the
-        other 128 are counted. Skipped (no results) above `partial_max_bank` banked originals."""
+        """Every banked original whose distance on each partial variant's reliable bits is within
+        `partial_threshold` → [(entry id, distance, bits used)]. Exact either way: the multi-index is
+        probed by pigeonhole over its chunks' reliable bits (`PdqIndex.search_masked`) when that is
+        cheaper than `partial_probe_work` × a scan; otherwise the banked originals are scanned (the
+        distance on the first 128 bits, a lower bound, discards almost every entry before the other 128
+        are counted). Skipped (no results) above `partial_max_bank` banked originals."""
         out: list[list[tuple[int, int, int]]] = [[] for _ in variants]
-        if len(self.images) > self.cfg.partial_max_bank:
+        if len(self.images) > self.cfg.partial_max_bank or not len(self.images):
             return out
-        words, ids = self._scan_arrays()
         qs = []
         for i, v in enumerate(variants):
             n = int(np.unpackbits(np.frombuffer(v.mask, np.uint8)).sum())
             t = partial_threshold(n, self.cfg)
             if t >= 0:
-                qs.append((i, np.frombuffer(v.pdq, np.uint64), np.frombuffer(v.mask, np.uint64), n, t))
-        if not qs or not len(ids):
+                qs.append((i, v, n, t))
+        if not qs:
             return out
+        probed = self.images.search_masked([v.pdq for _, v, _, _ in qs], [v.mask for _, v, _, _ in qs],
+                                           [t for *_, t in qs], max_work=self.partial_probe_work)
+        scan = []
+        for (i, v, n, t), res in zip(qs, probed):
+            if res is None:
+                scan.append((i, np.frombuffer(v.pdq, np.uint64), np.frombuffer(v.mask, np.uint64), n, t))
+            else:
+                out[i] = [(eid, d, n) for eid, d in res]
+        if scan:
+            self._partial_scan(scan, out, block)
+        return out
+
+    def _partial_scan(self, qs: list, out: list, block: int) -> None:
+        words, ids = self._scan_arrays()
         qw = np.stack([q for _, q, _, _, _ in qs])
         mw = np.stack([m for _, _, m, _, _ in qs])
         lim = np.array([t for *_, t in qs])
@@ -389,7 +403,6 @@ class Matcher:
                 i, _, _, n, t = qs[a]
                 if dist <= t:
                     out[i].append((int(ids[s0 + r]), int(dist), n))
-        return out
 
     def video_query_frames(self, source: str, container=None):
         """Sample the query densely (video_query_fps) and hash each frame plus, when it has uniform

@@ -208,7 +208,7 @@ class MediaConfig(_Strict):
     partial_fills: list[Literal["near", "far", "mean"]] = Field(default_factory=lambda: ["near", "far", "mean"], min_length=2)  # fills of an unknown corner/box
     partial_uncrop_fills: list[Literal["edge", "reflect", "near", "far", "mean"]] = Field(
         default_factory=lambda: ["edge", "reflect", "near", "mean"], min_length=2)  # fills of an uncrop's unknown border
-    partial_min_bits: int = Field(default=128, ge=16, le=256)  # a partial variant is used only with at least this many reliable bits
+    partial_min_bits: int = Field(default=192, ge=16, le=256)  # a partial variant is used only with at least this many reliable bits (docs/media.md margin study)
     partial_ratio_scale: float = Field(default=1.0, gt=0, le=2)  # threshold on n bits = floor(match_distance × scale × n / 256)
     partial_max_bank: int = Field(default=10_000_000, ge=0)   # partial variants are scanned (exactly) only up to this many banked originals
     watch_window: int = Field(ge=1)                    # live mode: last sampled frames considered ...
