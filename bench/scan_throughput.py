@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -37,26 +38,28 @@ def world(n: int, fmt: str) -> Path:
     return target
 
 
-def child_run(cmd: list[str]) -> tuple[float, float]:
-    """Run a command, return (seconds, peak RSS of that child in MiB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def child_run(cmd: list[str]) -> tuple[float, float, float]:
+    """Run a command, return (seconds, peak RSS of that child in MiB, CPU seconds of that child).
+    CPU seconds (user + system) say more than wall time on a machine shared with other jobs."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run sizes in increasing order
-    return secs, max(peak, before) / 1024
+    return secs, max(r1.ru_maxrss, r0.ru_maxrss) / 1024, cpu
 
 
 def groupby_floor(path: Path) -> float:
     code = (
-        "import duckdb,time,sys;p=sys.argv[1];c=duckdb.connect();t=time.perf_counter();"
+        "import duckdb,time,sys;p=sys.argv[1];c=duckdb.connect();c.execute('SET enable_progress_bar=false');t=time.perf_counter();"
         "src=f\"read_csv('{p}', all_varchar=true)\" if p.endswith('.csv.gz') else (f\"read_parquet('{p}')\" if p.endswith('.parquet') else f\"read_parquet('{p}/*.parquet')\");"
         "c.sql(f'select sender_id, count(*), sum(try_cast(amount as double)) from {src} group by 1').fetchall();"
         "print(time.perf_counter()-t)"
     )
     res = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
-    return float(res.stdout.strip())
+    return float(res.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -68,18 +71,20 @@ def main() -> None:
         path = world(n, args.format)
         rows = int(json.loads((path.parent / "world.json").read_text())["n_transfers"])
         out = ROOT / "bench" / "out" / f"run-{n}"
-        secs, peak = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report"])
+        load = os.getloadavg()[0]
+        secs, peak, cpu = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report"])
         floor = groupby_floor(path)
         rec = {
             "transfers": rows, "format": args.format, "seconds": round(secs, 1), "transfers_per_s": round(rows / secs),
-            "peak_rss_mib": round(peak), "groupby_floor_s": round(floor, 2), "ratio_to_floor": round(secs / floor, 1),
-            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}",
+            "peak_rss_mib": round(peak), "cpu_s": round(cpu, 1), "load_avg_1min_before": round(load, 2),
+            "load_avg_1min_after": round(os.getloadavg()[0], 2), "groupby_floor_s": round(floor, 2), "ratio_to_floor": round(secs / floor, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"),
         }
         (ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
         with (ROOT / "bench" / "out" / "scan_throughput.jsonl").open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
-        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {floor:.2f} s | {secs / floor:.1f}× |")
+        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {cpu:.0f} s | {floor:.2f} s | {secs / floor:.1f}× |")
 
 
 if __name__ == "__main__":

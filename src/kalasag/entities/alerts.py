@@ -135,7 +135,7 @@ def entity_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: Any,
     floor = config.entities.alert_min_aggregate_score
     if len(m):
         for (eid, side), g in m.groupby(["entity_id", "side"], sort=False):
-            g = g.sort_values("score", ascending=False, na_position="last")
+            g = g.sort_values(["score", "account_id"], ascending=[False, True], na_position="last")  # ties: by id, not input order
             score = _aggregate(g["score"], config.entities.alert_score)
             if not (g["_alerted"].any() or (floor and score >= floor)):
                 continue
@@ -164,7 +164,7 @@ def household_alerts(entities: Any, scored_alerts_df: pd.DataFrame, scores_df: A
         for (hid, side), g in m.groupby(["household_id", "side"], sort=False):
             if g["entity_id"].nunique() < 2:
                 continue
-            g = g.sort_values("score", ascending=False, na_position="last")
+            g = g.sort_values(["score", "account_id"], ascending=[False, True], na_position="last")  # ties: by id, not input order
             score = _aggregate(g["score"], config.entities.alert_score)
             if not (g["_alerted"].any() or (floor and score >= floor)):
                 continue

@@ -6,6 +6,7 @@ lookup table that the engine joins back (see `phone_lookup`).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -64,30 +65,32 @@ def classify_phone(raw: object, default_region: str | None = "PH", *, strict_reg
     region = (default_region or "").upper() or None
     if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
         region = None
-    # candidate readings, most literal first
-    cands: list[phonenumbers.PhoneNumber] = []
+    # candidate readings, most literal first; each is parsed only when the ones before it are not
+    # valid (the first valid reading wins, so the later ones would not change the answer)
+    readings: list[tuple[str, str | None]] = []
     if text.startswith("+"):
-        n = _parse(text, None)
-        if n:
-            cands.append(n)
+        readings.append((text, None))
     else:
         if digits.startswith("00"):
-            n = _parse("+" + digits[2:], None)
-            if n:
-                cands.append(n)
-        national = _parse(text, region) if region else None
+            readings.append(("+" + digits[2:], None))
+        national = (text, region) if region else None
         # the country code typed without the plus ("63917…", "619057…")
-        plus = _parse("+" + digits, None)
+        plus = ("+" + digits, None)
         cc = str(phonenumbers.country_code_for_region(region)) if region else ""
         order = [plus, national] if cc and digits.startswith(cc) else [national, plus]
-        cands.extend(n for n in order if n is not None)
-    if not cands:
-        return PhoneResult(None, "unparseable")
+        readings.extend(r for r in order if r is not None)
+    cands: list[phonenumbers.PhoneNumber] = []
     chosen, status = None, "impossible"
-    for n in cands:
+    for reading in readings:
+        n = _parse(*reading)
+        if n is None:
+            continue
+        cands.append(n)
         if phonenumbers.is_valid_number(n):
             chosen, status = n, "valid"
             break
+    if not cands:
+        return PhoneResult(None, "unparseable")
     if chosen is None:
         for n in cands:
             rc = phonenumbers.region_code_for_country_code(n.country_code)
@@ -107,17 +110,44 @@ def normalize_phone(raw: object, default_region: str | None = "PH") -> str | Non
     return classify_phone(raw, default_region).e164
 
 
-def phone_frame(pairs: pd.DataFrame, default_region: str = "PH", strict_regions: tuple[str, ...] = ("PH",)) -> pd.DataFrame:
-    """Distinct (phone_raw, country) pairs → phone_raw, country, phone_e164, phone_status."""
-    cache: dict[tuple[str, str], PhoneResult] = {}
-    e164, status = [], []
-    for raw, country in zip(pairs["phone_raw"].tolist(), pairs["country"].tolist()):
-        key = (raw, country if isinstance(country, str) else default_region)
-        r = cache.get(key)
-        if r is None:
-            r = cache[key] = classify_phone(raw, key[1], strict_regions=strict_regions)
-        e164.append(r.e164)
-        status.append(r.status)
+# parsing costs ~50-100 µs per number in pure Python: from this many distinct pairs on, the work is
+# spread over one process per core (same answers, in the same order)
+PARALLEL_MIN_PAIRS = 50_000
+
+
+def _classify_keys(keys: list[tuple[str, str]], strict_regions: tuple[str, ...]) -> list[tuple[str | None, str]]:
+    out = []
+    for raw, region in keys:
+        r = classify_phone(raw, region, strict_regions=strict_regions)
+        out.append((r.e164, r.status))
+    return out
+
+
+def _classify_all(keys: list[tuple[str, str]], strict_regions: tuple[str, ...], workers: int | None) -> list[tuple[str | None, str]]:
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(keys) < PARALLEL_MIN_PAIRS:
+        return _classify_keys(keys, strict_regions)
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    size = -(-len(keys) // (workers * 4))
+    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+    # "spawn": the parent holds engine threads (DuckDB, Spark), which a forked child must not inherit
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = pool.map(_classify_keys, chunks, [strict_regions] * len(chunks))
+        return [r for part in parts for r in part]
+
+
+def phone_frame(pairs: pd.DataFrame, default_region: str = "PH", strict_regions: tuple[str, ...] = ("PH",),
+                *, workers: int | None = None) -> pd.DataFrame:
+    """Distinct (phone_raw, country) pairs → phone_raw, country, phone_e164, phone_status.
+    `workers`: processes that parse (None: one per core, when there are PARALLEL_MIN_PAIRS or more)."""
+    keys = [(raw, country if isinstance(country, str) else default_region)
+            for raw, country in zip(pairs["phone_raw"].tolist(), pairs["country"].tolist())]
+    distinct = list(dict.fromkeys(keys))
+    done = dict(zip(distinct, _classify_all(distinct, tuple(strict_regions), workers)))
+    e164 = [done[k][0] for k in keys]
+    status = [done[k][1] for k in keys]
     out = pairs[["phone_raw", "country"]].copy()
     # plain object columns with None (not pd.NA): every engine (DuckDB, Spark) reads them
     out["phone_e164"] = pd.Series(e164, dtype=object)

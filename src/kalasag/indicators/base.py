@@ -155,6 +155,20 @@ ratio = IBIS.ratio
 graded = IBIS.graded
 
 
+def top_row(t: ir.Table, by: str, order: list[tuple[ir.Value, bool]], **cols: ir.Value) -> ir.Table:
+    """Per `by` value: `cols` of its first row under `order`, a list of (expression, descending).
+    One table: `by` and `cols`. Used for the "e.g." accounts an explanation names, instead of argmax,
+    whose pick among tied rows is arbitrary (two runs on one input named different accounts) and
+    which can take two columns from two different tied rows. Put a unique column last in `order`:
+    the pick is then fixed."""
+    keys = {f"_top_k{i}": e for i, (e, _) in enumerate(order)}
+    t = t.mutate(**keys, **{f"_top_{k}": v for k, v in cols.items()})
+    sort = [ibis.desc(t[k]) if desc else t[k] for k, (_, desc) in zip(keys, order)]
+    r = t.mutate(_top_rn=ibis.row_number().over(ibis.window(group_by=t[by], order_by=sort)))
+    r = r.filter(r._top_rn == 0)
+    return r.select(r[by], **{k: r[f"_top_{k}"] for k in cols})
+
+
 def finish(t: ir.Table, ind: Indicator, fired: ir.BooleanValue, strength: ir.FloatingValue, **metrics: Any) -> ir.Table:
     """Select account_id, fired (never NULL), strength (never NULL, 0 when not fired) and metrics."""
     fired = fired.fill_null(False)

@@ -144,13 +144,20 @@ class Context:
         # sender local time and night flag (I-07)
         j = with_local_hour(engine, j, "sender_country", "local_hour")
 
-        # amounts (I-01, I-08), narrative (I-09), phone (I-21)
+        # narrative (I-09): the keyword regexes run once per distinct reference (references repeat:
+        # 7,175 distinct among 1M simulated transfers), joined back; a NULL reference has no keyword
+        refs = t.select("reference").filter(t.reference.notnull()).distinct()
+        refs = engine.materialize(refs.select(_ref=refs.reference,
+                                              _kw=keyword_of(refs.reference, keyword_pattern(p09.keywords), p09.handle_pattern)))
+        j = j.left_join(refs, j.reference == refs._ref)
+        j = j.select(*[j[c] for c in j.columns if c not in ("_ref", "_kw")], keyword=j._kw)
+
+        # amounts (I-01, I-08), phone (I-21)
         j = j.mutate(
             night=night_flag(j.local_hour, p07),
             micro=j.amount_usd <= p01.max_usd,
             core_micro=j.amount_usd <= p01.core_max_usd,
             round_amount=round_flag(j.amount, p08.multiple),
-            keyword=keyword_of(j.reference, keyword_pattern(p09.keywords), p09.handle_pattern),
             receiver_phone_key=N.phone_key(j.receiver_phone, p21.phone_digits),
         )
         ctx.tx = engine.materialize(j)

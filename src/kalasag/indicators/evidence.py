@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ibis.expr.types as ir
@@ -32,6 +32,9 @@ CORE_RULE: dict[str, dict[str, tuple[str, ...]]] = {
 class Evidence:
     sender: ir.Table
     receiver: ir.Table
+    # the Context the indicators ran on (prepared transfers and shared intermediates): the network
+    # stage reuses it instead of preparing the transfers a second time
+    context: Context | None = field(default=None, repr=False, compare=False)
 
     def side(self, side: str) -> ir.Table:
         return self.sender if side == "sender" else self.receiver
@@ -105,7 +108,7 @@ def compute_evidence(
             r = side_evidence(ctx, "receiver", bar, task)
     else:
         s, r = side_evidence(ctx, "sender"), side_evidence(ctx, "receiver")
-    return Evidence(sender=s, receiver=r)
+    return Evidence(sender=s, receiver=r, context=ctx)
 
 
 def explain(indicator_id: str, row: Mapping[str, Any], side: str) -> str:

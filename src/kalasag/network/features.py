@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 from pydantic import Field, PositiveInt
 
 from kalasag.indicators import names as N
-from kalasag.indicators.base import DAY, Indicator, Params, finish, graded, integer, num, plural
+from kalasag.indicators.base import DAY, Indicator, Params, finish, graded, integer, num, plural, top_row
 from kalasag.indicators.context import Context
 from kalasag.network.graph import customer_edges, receiver_pairs
 
@@ -51,8 +51,10 @@ class SharedCustomers(Indicator):
         pr = receiver_pairs(ctx, p.max_sender_beneficiaries)
         q = pr.filter((pr.n_shared >= p.min_shared_customers) & (pr.jaccard >= p.min_jaccard))
         if side == "receiver":
-            a = q.group_by("a").aggregate(linked=q.count().cast("int64"), max_shared=q.n_shared.max(), max_jaccard=q.jaccard.max(),
-                                          best=q.b.argmax(q.n_shared.cast("float64") + q.jaccard / 2))
+            a = q.group_by("a").aggregate(linked=q.count().cast("int64"), max_shared=q.n_shared.max(), max_jaccard=q.jaccard.max())
+            # the example: most customers in common, then the larger overlap, then the smallest id
+            best = top_row(q, "a", [(q.n_shared.cast("float64") + q.jaccard / 2, True), (q.b, False)], best=q.b)
+            a = a.join(best, "a")
             # own senders who also pay another receiver (any overlap)
             multi = e.filter(e.deg >= 2)
             sc = multi.group_by("receiver_id").aggregate(shared=multi.count().cast("int64"))
@@ -140,8 +142,10 @@ class CoMovingBursts(Indicator):
             comoving=x.ok.cast("int64").sum(),
             max_corr=ibis.ifelse(x.ok, x.corr, ibis.null("float64")).max(),
             co_weeks=ibis.ifelse(x.ok, x.co_weeks, 0).max(),
-            best=x.b.argmax(ibis.ifelse(x.ok, x.co_weeks.cast("float64") + x.corr.fill_null(0.0) / 2, -1.0)),
             any_corr=x.corr.max())
+        best = top_row(x, "a", [(ibis.ifelse(x.ok, x.co_weeks.cast("float64") + x.corr.fill_null(0.0) / 2, -1.0), True),
+                                (x.b, False)], best=x.b)
+        a = a.join(best, "a")
         fired = a.comoving >= 1
         return finish(a.rename(account_id="a"), self, fired, graded(fired, a.co_weeks, p.strong_co_weeks),
                       comoving_receivers=a.comoving, max_corr=a.max_corr, co_burst_weeks=a.co_weeks,

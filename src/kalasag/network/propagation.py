@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 from pydantic import Field, PositiveInt
 
 from kalasag.indicators import names as N
-from kalasag.indicators.base import Indicator, Params, finish, graded, integer, num, pct, plural
+from kalasag.indicators.base import Indicator, Params, finish, graded, integer, num, pct, plural, top_row
 from kalasag.indicators.context import Context
 from kalasag.model import KalasagConfig
 from kalasag.network.features import AMLC_RED_FLAGS, AUSTRAC_CASES, AUSTRAC_NETWORK, ENDEAVOUR_ICE, WU_ENDEAVOUR
@@ -157,14 +157,21 @@ class TwoHopExposure(Indicator):
         seeds_s = fs.filter(fs.score >= p.seed_score).select(seed=fs.account_id)
         # one hop: counterparties that are seeds
         h1 = w.join(seeds_o, w.cp == seeds_o.seed)
-        h1 = h1.group_by("acc").aggregate(usd1=h1.usd.sum(), n1=h1.n.sum(), via1=h1.cp.argmax(h1.usd), seeds1=h1.cp.nunique().cast("int64"))
+        # the counterparty named "mostly …": the largest USD (to the cent: float sums may differ in the
+        # last bits between runs and engines), then the smallest id
+        via1 = top_row(h1, "acc", [(h1.usd.round(2), True), (h1.cp, False)], via1=h1.cp)
+        h1 = h1.group_by("acc").aggregate(usd1=h1.usd.sum(), n1=h1.n.sum(), seeds1=h1.cp.nunique().cast("int64"))
+        h1 = h1.join(via1, "acc")
         # two hops: counterparties (not too busy) that also deal with a seed of my own side
         deg = w.group_by("cp").aggregate(deg=w.count())
         wv = w.join(deg, "cp").filter(lambda x: x.deg <= p.max_via_degree)
         cs = wv.join(seeds_s, wv.acc == seeds_s.seed).select(cp2=wv.cp, seed=seeds_s.seed)
         x = w.join(cs, (w.cp == cs.cp2) & (w.acc != cs.seed))
         x = x.group_by(["acc", "cp"]).aggregate(usd=x.usd.max(), n=x.n.max(), seed=x.seed.min())
-        h2 = x.group_by("acc").aggregate(usd2=x.usd.sum(), n2=x.n.sum(), via2=x.cp.argmax(x.usd), seed2=x.seed.argmax(x.usd))
+        # via and seed of the same (largest) two-hop path
+        via2 = top_row(x, "acc", [(x.usd.round(2), True), (x.cp, False)], via2=x.cp, seed2=x.seed)
+        h2 = x.group_by("acc").aggregate(usd2=x.usd.sum(), n2=x.n.sum())
+        h2 = h2.join(via2, "acc")
         j = tot.left_join(h1, tot.acc == h1.acc).select(tot.acc, tot.usd_total, h1.usd1, h1.n1, h1.via1, h1.seeds1)
         j = j.left_join(h2, j.acc == h2.acc).select(j.acc, j.usd_total, j.usd1, j.n1, j.via1, j.seeds1, h2.usd2, h2.n2, h2.via2, h2.seed2)
         j = j.filter(j.usd1.notnull() | j.usd2.notnull())

@@ -30,7 +30,9 @@ def network_evidence(
     indicators used, if the caller kept it (saves rebuilding the prepared transfers)."""
     from kalasag.indicators.evidence import Evidence, join_evidence  # (the indicators room imports this room's indicators)
 
-    ctx = context or Context.build(engine, transfers, config)
+    # the indicators' own Context when they handed it on (compute_evidence does): same prepared
+    # transfers, and the graph tables N-01/N-02 materialized are reused instead of rebuilt
+    ctx = context or getattr(evidence, "context", None) or Context.build(engine, transfers, config)
     for side in SIDES:
         ev = evidence.side(side)
         logit = first_pass_logit(ev, side, config)
@@ -42,4 +44,4 @@ def network_evidence(
         for ind in network_indicators(side):
             table = join_evidence(table, ind, engine.materialize(ind.evidence(ctx, side)))
         out[side] = engine.materialize(table)
-    return Evidence(sender=out["sender"], receiver=out["receiver"])
+    return Evidence(sender=out["sender"], receiver=out["receiver"], context=ctx)

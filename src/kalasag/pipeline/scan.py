@@ -281,6 +281,8 @@ def scan(
         with stages.step("run.json", timings):
             run["finished"] = datetime.now(UTC).isoformat()
             run["timings"] = {k: round(v, 3) for k, v in timings.items()}
+            run["peak_rss_mib"] = dict(stages.peak_rss_mib)  # after each stage (the process's peak so far)
+            run["cpu_seconds"] = dict(stages.cpu_seconds)
             run["files"] = {k: str(v) for k, v in files.items()}
             files["run"] = out / "run.json"
             files["run"].write_text(json.dumps(run, indent=2, default=str))

@@ -1,0 +1,92 @@
+"""Scale work on the scan (issue 3 §5): the shortcuts must give the very answers of the long way."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kalasag.engine import connect
+from kalasag.entities import phones
+from kalasag.entities.phones import classify_phone, phone_frame
+from kalasag.entities.records import account_records
+from kalasag.model import load_config
+from kalasag.pipeline.progress import Stages
+
+
+def _tx(rows: list[tuple[str, str, str | None]]) -> pd.DataFrame:
+    """Transfers from (sender_id, sender_name, sender_phone); one fixed receiver."""
+    return pd.DataFrame([
+        {"txn_id": f"t{i}", "sender_id": s, "receiver_id": "r1", "sender_name": n, "receiver_name": "Rosa Reyes",
+         "sender_phone": p, "receiver_phone": "0917 123 4567", "sender_country": "US", "receiver_country": "PH",
+         "receiver_region": "Cebu", "amount_usd": 10.0}
+        for i, (s, n, p) in enumerate(rows)
+    ])
+
+
+def test_account_record_modes_count_transfers_not_distinct_rows() -> None:
+    # s1: "Ann Lee" on 3 transfers (one phone), "Anne Lee" on 2 (two phones). Counting distinct
+    # (name, phone) rows would say "Anne Lee" (2 rows against 1); by transfers it is "Ann Lee" (3 to 2).
+    # Phones: +1 202 555 0123 on 4 transfers, +1 202 555 0199 on 1.
+    rows = [("s1", "Ann Lee", "+1 202 555 0123")] * 3 + [("s1", "Anne Lee", "+1 202 555 0123"),
+                                                          ("s1", "Anne Lee", "+1 202 555 0199")]
+    eng = connect(threads=1)
+    cfg = load_config().entities
+    rec = eng.fetch(account_records(eng, eng.from_records(_tx(rows)), cfg)).set_index("unique_id")
+    s1 = rec.loc["sender:s1"]
+    assert s1["name_norm"] == "ann lee"
+    assert s1["phone_e164"] == "+12025550123"
+    assert int(s1["n_transfers"]) == 5
+    assert int(rec.loc["receiver:r1", "n_transfers"]) == 5
+
+
+RAWS = ["+63 917 123 4567", "0917 123 4567", "639171234567", "0063 917 123 4567", "+1 202 555 0123",
+        "12025550123", "2024-01-15", "12.50", "abc", "00000000", "1111111", "+44 20 7946 0958", "",
+        "0016115883793", "956-283-4545", "+8529432373948"]
+
+
+def test_phone_frame_in_worker_processes_gives_the_serial_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = pd.DataFrame({"phone_raw": RAWS * 2, "country": ["PH"] * len(RAWS) + ["US"] * len(RAWS)})
+    serial = phone_frame(pairs, workers=1)
+    monkeypatch.setattr(phones, "PARALLEL_MIN_PAIRS", 1)
+    pooled = phone_frame(pairs, workers=2)
+    pd.testing.assert_frame_equal(serial, pooled)
+    # and row by row the same as classify_phone itself
+    for raw, country, e164, status in serial[["phone_raw", "country", "phone_e164", "phone_status"]].itertuples(index=False):
+        r = classify_phone(raw, country)
+        assert (e164, status) == (r.e164, r.status)
+
+
+def test_phone_readings_stop_at_the_first_valid_one() -> None:
+    # "63…" in PH: the reading with the country code comes first and is valid; the national reading
+    # (which would also parse) is never needed, and the answer is the same as before
+    assert classify_phone("639171234567", "PH").e164 == "+639171234567"
+    assert classify_phone("09171234567", "PH") == classify_phone("+63 917 123 4567", "PH")
+    # nothing valid: every reading is kept for the "possible" / "invalid" decision
+    assert classify_phone("1111111", "PH").e164 is None
+
+
+def test_stages_record_peak_memory_and_cpu_per_stage() -> None:
+    timings: dict[str, float] = {}
+    with Stages(quiet=True, total=2) as st:
+        with st.step("a", timings):
+            sum(i * i for i in range(200_000))
+        with st.step("b", timings):
+            pass
+    assert set(st.peak_rss_mib) == set(st.cpu_seconds) == set(timings) == {"a", "b"}
+    assert 0 < st.peak_rss_mib["a"] <= st.peak_rss_mib["b"]  # the peak so far never falls
+    assert st.cpu_seconds["a"] > 0
+
+
+def test_top_row_breaks_ties_by_the_order_and_takes_one_row() -> None:
+    from kalasag.indicators.base import top_row
+
+    eng = connect(threads=1)
+    t = eng.from_records(pd.DataFrame({
+        "acc": ["a", "a", "a", "b", "b"],
+        "cp": ["z", "x", "y", "q", "p"],
+        "seed": ["s3", "s1", "s2", "s9", "s8"],
+        "usd": [10.0, 10.0, 5.0, 1.0, 2.0],
+    }))
+    # a: z and x tie on 10 USD -> the smaller id x, with x's own seed s1; b: p has the most USD
+    out = eng.fetch(top_row(t, "acc", [(t.usd, True), (t.cp, False)], via=t.cp, seed=t.seed)).sort_values("acc")
+    assert out.to_dict("records") == [{"acc": "a", "via": "x", "seed": "s1"}, {"acc": "b", "via": "p", "seed": "s8"}]
