@@ -196,19 +196,22 @@ def test_trimmed_state_equals_batch_over_the_last_horizon(streamed):
 
 
 def test_a_compaction_built_a_slice_at_a_time_equals_one_built_at_once(laps, tmp_path):
-    """Large accounts are compacted a slice at a time across submits (transfers of the account
-    arriving meanwhile are folded in at the end): each compacted account's evidence equals a
-    rebuild of it over the same period done at once."""
+    """Large accounts are compacted a slice at a time across submits — their log read in parts,
+    then folded — (transfers of the account arriving meanwhile are folded in at the end): each
+    compacted account's evidence equals a rebuild of it over the same period done at once."""
     sc = StreamScorer(horizon_config(), SQLiteStore(tmp_path), now=lambda: NOW)
     ev = sc.evidence
     ev.SLICE_ABOVE, ev.SLICE_ROWS = 3, 1   # nearly every compaction is sliced …
-    sc.svc = sc.svc.model_copy(update={"state_compact_share": 0.0001})   # … into slices of ≥ 1 ms
-    sliced = 0
+    ev.READ_ROWS = 2                       # … and its log read in parts of about 2 transfers …
+    sc.svc = sc.svc.model_copy(update={"state_compact_share": 0.0001})   # … in slices of ≥ 1 ms
+    sliced = reading = 0
     for lap in laps:
         for i in range(0, len(lap), 20):
             sc.submit(lap[i:i + 20])
             sliced += ev._building is not None
+            reading += ev._building is not None and ev._building[7] is not None
     assert sliced >= 5 and ev.counters["compactions"] > 20, (sliced, ev.counters["compactions"])
+    assert reading >= 1, reading   # a build was seen between two parts of its reading
     ev.compact()
     compared = 0
     for side in SIDES:

@@ -491,17 +491,37 @@ class StreamEvidence:
         dropping cancels the build (it is queued again by its next transfer)."""
         old = self.accounts[side][acc]
         upto = self.last_seq
-        rows = self._read(side, acc, upto, old.seq0)
-        rows = sorted(((int(rec["ts_epoch"]), seq, rec) for seq, rec in rows
-                       if seq <= upto and int(rec["ts_epoch"]) >= cut), key=lambda r: (r[0], r[1]))
+        # its log is read in parts too — the log positions from seq0 to now, cut into parts of
+        # about READ_ROWS of its transfers (it holds `old.n`) — a part per clock check: read at
+        # once, an account of thousands of transfers took 30–66 ms in one slice (measured)
+        parts = max(1, -(-old.n // self.READ_ROWS))
+        lo, span = old.seq0, upto - old.seq0 + 1
+        bounds = [lo + span * k // parts for k in range(parts + 1)]
+        ranges = [(bounds[k], bounds[k + 1] - 1) for k in range(parts) if bounds[k + 1] > bounds[k]]
         new = AccountSide(len(self.specs[side]))
         new.cut = cut
-        new.seq0 = min((r[1] for r in rows), default=upto + 1)
-        self._building = [side, acc, cut, upto, rows, 0, new]
+        self._building = [side, acc, cut, upto, ranges, 0, new, []]
+
+    READ_ROWS = 256   # a large account's log is read about this many of its transfers at a time
 
     def _build(self, end: float | None, clock: Callable[[], float]) -> bool:
-        """Fold the next slice of the build in progress; True when it is finished (and swapped in)."""
-        side, acc, cut, upto, rows, pos, new = self._building
+        """Read or fold the next slice of the build in progress; True when it is finished (and
+        swapped in)."""
+        b = self._building
+        if b[7] is not None:   # still reading its log (b[4]: the parts left; then the rows read)
+            side, acc, cut, upto, ranges, _, new, got = b
+            while ranges:
+                lo, hi = ranges.pop(0)
+                got.extend((int(rec["ts_epoch"]), seq, rec) for seq, rec in self._read(side, acc, hi, lo)
+                           if seq <= upto and int(rec["ts_epoch"]) >= cut)
+                if ranges and end is not None and clock() >= end:
+                    return False
+            got.sort(key=lambda r: (r[0], r[1]))
+            new.seq0 = min((r[1] for r in got), default=upto + 1)
+            b[4], b[7] = got, None
+            if end is not None and clock() >= end:
+                return False
+        side, acc, cut, upto, rows, pos, new, _ = self._building
         counterpart = "receiver_id" if side == "sender" else "sender_id"
         n = len(rows)
         while pos < n:
