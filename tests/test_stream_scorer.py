@@ -538,12 +538,13 @@ def test_snapshot_slices_take_at_most_their_share_of_the_time_between_them(world
 
 
 def test_slow_job_trace_names_the_job_and_what_housekeeping_did(world, tmp_path, monkeypatch, caplog):
-    """KALASAG_TRACE_SLOW_MS (gate.TRACE_SLOW_MS): jobs on the scorer's thread at or above it are
+    """KALASAG_TRACE_SLOW_MS (trace.TRACE_SLOW_MS): jobs on the scorer's thread at or above it are
     logged with their kind; below it (or with the trace off) nothing is."""
     import asyncio
     import logging
 
     from kalasag.service import gate as gate_mod
+    from kalasag.service import trace
 
     cfg, _, rows = world
     sc = scorer(tmp_path / "s", cfg)
@@ -563,10 +564,10 @@ def test_slow_job_trace_names_the_job_and_what_housekeeping_did(world, tmp_path,
         return out
 
     with caplog.at_level(logging.WARNING, logger="kalasag.service"):
-        monkeypatch.setattr(gate_mod, "TRACE_SLOW_MS", 0.0)
+        monkeypatch.setattr(trace, "TRACE_SLOW_MS", 0.0)
         asyncio.run(run(rows[:5]))
         assert not [r for r in caplog.records if "slow" in r.getMessage()]
-        monkeypatch.setattr(gate_mod, "TRACE_SLOW_MS", 20.0)
+        monkeypatch.setattr(trace, "TRACE_SLOW_MS", 20.0)
         asyncio.run(run(rows[5:10]))
     msgs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow ")]
     assert any(m.startswith("slow housekeeping: ") and "compaction slice" in m for m in msgs), msgs

@@ -500,28 +500,26 @@ class StreamEvidence:
         ranges = [(bounds[k], bounds[k + 1] - 1) for k in range(parts) if bounds[k + 1] > bounds[k]]
         new = AccountSide(len(self.specs[side]))
         new.cut = cut
-        self._building = [side, acc, cut, upto, ranges, 0, new, []]
+        self._building = [side, acc, cut, upto, [], 0, new, ranges]
 
     READ_ROWS = 256   # a large account's log is read about this many of its transfers at a time
 
     def _build(self, end: float | None, clock: Callable[[], float]) -> bool:
         """Read or fold the next slice of the build in progress; True when it is finished (and
         swapped in)."""
-        b = self._building
-        if b[7] is not None:   # still reading its log (b[4]: the parts left; then the rows read)
-            side, acc, cut, upto, ranges, _, new, got = b
+        side, acc, cut, upto, rows, pos, new, ranges = self._building
+        if ranges is not None:   # still reading its log: the parts left
             while ranges:
                 lo, hi = ranges.pop(0)
-                got.extend((int(rec["ts_epoch"]), seq, rec) for seq, rec in self._read(side, acc, hi, lo)
-                           if seq <= upto and int(rec["ts_epoch"]) >= cut)
+                rows.extend((int(rec["ts_epoch"]), seq, rec) for seq, rec in self._read(side, acc, hi, lo)
+                            if seq <= upto and int(rec["ts_epoch"]) >= cut)
                 if ranges and end is not None and clock() >= end:
                     return False
-            got.sort(key=lambda r: (r[0], r[1]))
-            new.seq0 = min((r[1] for r in got), default=upto + 1)
-            b[4], b[7] = got, None
+            rows.sort(key=lambda r: (r[0], r[1]))
+            new.seq0 = min((r[1] for r in rows), default=upto + 1)
+            self._building[7] = None
             if end is not None and clock() >= end:
                 return False
-        side, acc, cut, upto, rows, pos, new, _ = self._building
         counterpart = "receiver_id" if side == "sender" else "sender_id"
         n = len(rows)
         while pos < n:

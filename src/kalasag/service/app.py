@@ -29,24 +29,14 @@ from starlette.responses import Response
 
 from kalasag.model import TRANSFER_COLUMNS, KalasagConfig
 from kalasag.service.auth import ApiKeys, AuthError, Principal
-from kalasag.service.gate import TRACE_SLOW_MS, Gate, Rejection
+from kalasag.service import trace
+from kalasag.service.gate import Gate, Rejection
 from kalasag.service.payload import PayloadError, decode_json_transfers
 from kalasag.service.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
 from kalasag.service.store import Store
 from kalasag.service.stores import StoreError
 
 log = logging.getLogger("kalasag.service")
-_gc_started = [0.0]
-
-
-def _trace_gc(phase: str, info: dict[str, Any]) -> None:
-    """gc.callbacks hook (only with KALASAG_TRACE_SLOW_MS): logs collections longer than that."""
-    if phase == "start":
-        _gc_started[0] = time.perf_counter()
-        return
-    ms = (time.perf_counter() - _gc_started[0]) * 1000
-    if ms >= TRACE_SLOW_MS:
-        log.warning("slow gc: generation %s, %.1f ms, %s collected", info.get("generation"), ms, info.get("collected"))
 
 XML_TYPES = ("application/xml", "text/xml")
 
@@ -213,8 +203,8 @@ def create_app(scorer: Any, store: Store, config: KalasagConfig, *, settings: Se
             # the young collections rarer and the remaining full passes very rare.
             gc.set_threshold(*settings.gc_thresholds)
             gc.freeze()
-            if TRACE_SLOW_MS:
-                gc.callbacks.append(_trace_gc)
+            if trace.TRACE_SLOW_MS:
+                gc.callbacks.append(trace.gc_hook)
             tasks.append(asyncio.create_task(_every(settings.gc_freeze_seconds, _freeze, "gc freeze")))
         if background:
             if shared_store and settings.catch_up_seconds > 0:

@@ -17,26 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from kalasag.service import trace
 from kalasag.service.scorer import TransferRejected
 
 log = logging.getLogger("kalasag.service")
 T = TypeVar("T")
-# diagnostics: KALASAG_TRACE_SLOW_MS=30 logs (WARNING) every job on the scorer's thread that takes
-# longer, with its kind, so that latency spikes can be matched to their cause (docs/service.md)
-TRACE_SLOW_MS = float(os.environ.get("KALASAG_TRACE_SLOW_MS", "0") or 0)
-
-
-def _trace(kind: str, t0: float, detail: str) -> None:
-    ms = (time.perf_counter() - t0) * 1000
-    if ms >= TRACE_SLOW_MS:
-        log.warning("slow %s: %.1f ms (%s)", kind, ms, detail)
 
 
 @dataclass
@@ -126,17 +117,17 @@ class Gate:
             self._housekeeping()
         except Exception:  # noqa: BLE001 - the next round retries; scoring goes on
             log.exception("scorer housekeeping failed")
-        if TRACE_SLOW_MS:
-            _trace("housekeeping", t0, getattr(self.scorer, "last_housekeeping", ""))
+        if trace.TRACE_SLOW_MS:
+            trace.slow("housekeeping", t0, getattr(self.scorer, "last_housekeeping", ""))
 
     def _submit_groups(self, groups: list[list[Mapping[str, Any]]]) -> list[list[Any] | Rejection]:
         """Worker thread: submit the groups as one batch, peeling off groups the scorer rejects."""
-        if TRACE_SLOW_MS:
+        if trace.TRACE_SLOW_MS:
             t0 = time.perf_counter()
             try:
                 return self._submit_groups_(groups)
             finally:
-                _trace("submit", t0, f"{sum(map(len, groups))} transfers in {len(groups)} requests")
+                trace.slow("submit", t0, f"{sum(map(len, groups))} transfers in {len(groups)} requests")
         return self._submit_groups_(groups)
 
     def _submit_groups_(self, groups: list[list[Mapping[str, Any]]]) -> list[list[Any] | Rejection]:

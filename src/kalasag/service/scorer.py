@@ -422,7 +422,7 @@ class StreamScorer:
         self.defer_housekeeping = False   # the gate runs `housekeeping` after answering
         self._snapshot_started = -math.inf   # time.monotonic() of the last background snapshot
         self.last_submit_seconds = 0.0
-        self.last_housekeeping = ""       # what the last housekeeping call did (diagnostics: gate.TRACE_SLOW_MS)
+        self.last_housekeeping = ""       # what the last housekeeping call did (diagnostics: kalasag.service.trace)
         self.counters = {"submitted": 0, "duplicates": 0, "rejected_batches": 0, "snapshots": 0,
                          "network_refreshes": 0, "replayed": 0}
         self._load()

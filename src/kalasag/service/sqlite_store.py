@@ -52,6 +52,7 @@ from typing import Any
 
 import orjson
 
+from kalasag.service import trace
 from kalasag.service.store import ApiKeyRecord, Store
 
 log = logging.getLogger("kalasag.service")
@@ -94,7 +95,6 @@ def _set_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
             delay = min(delay * 2, 0.2)
 
 
-_REWIND_LOG_LEVEL = logging.WARNING if os.environ.get("KALASAG_TRACE_SLOW_MS") else logging.INFO
 PASSIVE_ROUNDS = 12            # at most this many catch-up PASSIVE rounds before a rewind (`checkpoint`)
 RESTART_WAIT_MS = 100          # a rewind waits at most this long for other connections' readers (`checkpoint`)
 WAL_RESTART_BYTES = 1 << 30    # the WAL is rewound (RESTART checkpoint) once it holds this much (module doc)
@@ -183,15 +183,15 @@ class SQLiteStore(Store):
             # left, growing with the file)
             left = frames
             for k in range(PASSIVE_ROUNDS):
-                if k == 1:
-                    _fsync_path(self.path)
                 row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if not row:
                     break
                 now_left = int(row[1]) - int(row[2])
-                done_ = now_left <= 64 or now_left >= left
+                shrinking = 64 < now_left < left
                 left = min(left, now_left)
-                if done_ and k >= 1:
+                if k == 0:
+                    _fsync_path(self.path)   # then at least one more round, for what came meanwhile
+                elif not shrinking:
                     break
             # The RESTART runs holding this store's own lock, so this process's writer is not in a
             # transaction and waits on the lock — woken the moment the rewind ends — instead of in
@@ -209,7 +209,7 @@ class SQLiteStore(Store):
                 finally:
                     conn.execute("PRAGMA busy_timeout=30000")
                 t2 = time.perf_counter()
-            log.log(_REWIND_LOG_LEVEL, "WAL rewind (RESTART checkpoint): %.0f ms holding the writer (after %.0f ms "
+            log.log(logging.WARNING if trace.TRACE_SLOW_MS else logging.INFO, "WAL rewind (RESTART checkpoint): %.0f ms holding the writer (after %.0f ms "
                     "waiting for its transaction; %s frames left after the catch-up rounds), %s", (t2 - t1) * 1000, (t1 - t0) * 1000, left,
                     "done" if row and int(row[0]) == 0 else "busy, retried at the next round")
             return bool(row) and int(row[0]) == 0
