@@ -1,13 +1,18 @@
 """Each evaluation world scored with weights fitted *without its regime* (leave one regime out).
 
     .venv/bin/python bench/generalization/held_out_regimes.py [--worlds calm_customers:206 ...] \\
-        [--train-out bench/out/train] [--out bench/out/generalization-held-out]
+        [--train-out bench/out/calibration] [--out bench/out/generalization-held-out]
 
 The default weights are fitted on training seeds 1-3 of every regime, so every evaluation world's
 regime was seen in training (with other seeds). This check removes that advantage: for each world
 `regime:seed`, bench/calibrate_weights.py fits the weights on the training worlds of the *other*
 regimes only (`--exclude-regimes regime`, reusing its cached features), and the world is scanned
 with those weights. Caveat: N-03/N-04 in the cached features used the default first-pass weights.
+
+The training features (bench/out is not versioned) need no separate step: calibrate_weights.py
+computes a training world's features when they are missing or were computed with another config
+(its cache key), 16-36 s per world on the 2-core machine, so the first world of a fresh checkout
+takes about 7 minutes longer. All seven worlds: about 15 minutes (docs/detection.md).
 """
 
 from __future__ import annotations
