@@ -143,11 +143,11 @@ def test_restart_gives_the_state_of_an_uninterrupted_run(world, tmp_path, snapsh
         first.snapshot(background=True)
         first._collect_snapshot(wait=True)
     elif snapshot_at == "sliced":
-        # the periodic snapshot as of transfer 350 is encoded a slice (one account) after each
-        # submit while transfers 351… are folded in: the accounts they change are encoded first
+        # the periodic snapshot started at transfer 350 is encoded a slice (one account) after
+        # each submit while transfers 351… are folded in: each account as the slice finds it
         first.snapshot(background=True)
         feed(first, rows[350:400], batch=1)
-        assert first._snap is not None and first._snap.preserved > 0
+        assert first._snap is not None and first._snap.saved_later > 0
         first._collect_snapshot(wait=True)
         assert first.store.load_snapshot()[0] == 350 and first.counters["snapshots"] == 1
     feed(first, rows[400 if snapshot_at == "sliced" else 350:420])  # acknowledged after the snapshot: only in the log
@@ -283,22 +283,109 @@ def test_warm_up_touches_neither_the_state_nor_the_log_and_fills_the_name_caches
 
 
 # ---- snapshots ------------------------------------------------------------------------------------
-def test_sliced_snapshot_is_the_state_at_its_start_byte_for_byte(world, tmp_path):
-    """Transfers folded in while a sliced snapshot is being encoded do not reach it: it is exactly
-    `codec.encode` of the state at the log position where it started."""
+def _out_of_order(rows: list[dict]) -> list[dict]:
+    """Every other pair of neighbours swapped: late transfers (exact rebuilds) for the counters."""
+    out = list(rows)
+    for i in range(0, len(out) - 1, 4):
+        out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
+def test_sliced_snapshot_saves_each_account_when_reached_and_the_replay_skips_what_it_holds(world, tmp_path):
+    """A sliced snapshot started at log position 300 encodes each account side as a slice finds it
+    (transfers 301… keep arriving: one slice of one account after each) and records its log
+    position; a restart replays the log after 300, skipping for each side what it already holds.
+    The restored state — rows, scores, the pair table, the evidence counters — is the state of
+    an uninterrupted run; without the positions the same snapshot double-counts."""
     cfg, _, rows = world
+    rows = rows[:300] + _out_of_order(rows[300:560])
+    whole = scorer(tmp_path / "whole", cfg)
+    feed(whole, rows[:300])
+    whole.refresh_network()
+    feed(whole, rows[300:])
     sc = scorer(tmp_path / "state", load_config(overrides=ONE_UNIT))
     feed(sc, rows[:300])
     sc.refresh_network()   # network columns in the snapshot too
-    want = codec.encode(sc._snapshot_data(), sc._digest)
     sc.snapshot(background=True)
     snap = sc._snap
+    assert snap is not None and snap.seq == 300
     feed(sc, rows[300:500], batch=1)   # one slice after each
-    assert sc._snap is snap and snap.preserved > 0 and snap.pairs_preserved > 0
+    assert sc._snap is snap and snap.saved_later > 0 and snap.pairs_preserved > 0
+    assert snap.counted_before_saved > 0   # late transfers on sides not yet encoded
+    sc._collect_snapshot(wait=True)
+    assert sc.evidence.on_side_counted is None
+    seq, blob = sc.store.load_snapshot()
+    data = codec.decode(blob, sc._digest)
+    assert seq == 300 and data["evidence"]["horizon"][1] == 300
+    positions = data["positions"]
+    for side in ("sender", "receiver"):   # runs over every account of the side, in order
+        runs = positions[side]
+        assert sum(runs[0::2]) == len(data["evidence"]["accounts"][side])
+        assert runs[1::2] == sorted(runs[1::2]) and runs[1] > 300 and runs[-1] <= 500
+    # a side saved after a transfer it took part in (so the replay must skip that transfer)
+    later = {(side, acc): pos for side in ("sender", "receiver")
+             for acc, pos in zip(data["evidence"]["accounts"][side],
+                                 [p for n, p in zip(positions[side][0::2], positions[side][1::2]) for _ in range(n)],
+                                 strict=True)}
+    touched = [k for i, r in enumerate(rows[300:500], start=301)
+               for k in (("sender", r["sender_id"]), ("receiver", r["receiver_id"])) if later.get(k, 0) >= i]
+    assert touched
+    feed(sc, rows[500:540])
+    import shutil
+    shutil.copytree(tmp_path / "state", tmp_path / "without-positions")
+    del sc   # a crash
+
+    again = scorer(tmp_path / "state", cfg)
+    assert again.counters["replayed"] == 240 and again.evidence._skip is None
+    feed(again, rows[540:])
+    assert snapshot_of_state(again) == snapshot_of_state(whole)
+    counts = lambda sc: {k: v for k, v in sc.evidence.counters.items() if k != "compaction_seconds"}  # noqa: E731 (a time)
+    assert counts(again) == counts(whole) and counts(whole)["late_exact"] > 0
+    assert again.evidence.state()["pairs"] == whole.evidence.state()["pairs"]
+
+    plain = SQLiteStore(tmp_path / "without-positions")
+    del data["positions"]
+    plain.save_snapshot(300, codec.encode(data, again._digest))
+    plain.close()
+    wrong = scorer(tmp_path / "without-positions", cfg)
+    feed(wrong, rows[540:])
+    assert snapshot_of_state(wrong) != snapshot_of_state(whole)
+
+
+def test_sliced_snapshot_without_transfers_meanwhile_is_the_plain_encoding(world, tmp_path, monkeypatch):
+    """Encoded a slice (one unit) at a time, with the pair table in chunks of 7, a snapshot during
+    which nothing arrives is byte for byte `codec.encode` of the state, every side at its start."""
+    from kalasag.service.scorer import SlicedSnapshot
+
+    cfg, _, rows = world
+    monkeypatch.setattr(SlicedSnapshot, "CHUNK", 7)
+    sc = scorer(tmp_path / "state", load_config(overrides=ONE_UNIT))
+    feed(sc, rows[:300])
+    sc.refresh_network()
+    data = sc._snapshot_data()
+    data["positions"] = {s: [len(sc.evidence.accounts[s]), 300] for s in ("sender", "receiver")}
+    want = codec.encode(data, sc._digest)
+    assert len(data["evidence"]["pairs"][0]) > 14   # several chunks
+    snap = SlicedSnapshot(sc)
     while not snap.step(1e-9):
         pass
-    assert b"".join(snap.pieces) == want
-    assert codec.decode(want, sc._digest)["evidence"]["horizon"][1] == 300
+    assert b"".join(snap.pieces) == want and snap.saved_later == 0 and snap.slices > 300
+
+
+def test_format_2_snapshots_still_load(world, tmp_path):
+    cfg, _, rows = world
+    sc = scorer(tmp_path / "s", cfg)
+    feed(sc, rows[:200])
+    want = snapshot_of_state(sc)
+    blob = codec.encode(sc._snapshot_data(), sc._digest).replace(b'"format":3', b'"format":2', 1)
+    assert b'"format":2' in blob
+    sc.store.save_snapshot(200, blob)
+    del sc
+    again = scorer(tmp_path / "s", cfg)
+    assert again.counters["replayed"] == 0 and snapshot_of_state(again) == want
+    bad = blob.replace(b'"format":2', b'"format":1', 1)
+    with pytest.raises(codec.SnapshotError, match="format 1, this Kalasag reads 2, 3"):
+        codec.decode(bad, again._digest)
 
 
 def test_compaction_waits_while_a_sliced_snapshot_is_in_progress(world, tmp_path):
@@ -496,9 +583,8 @@ def test_two_workers_on_one_log_converge(world, tmp_path):
 
 def test_snapshot_slices_take_at_most_their_share_of_the_time_between_them(world, tmp_path):
     """A slice of a periodic snapshot encodes for at most snapshot_slice_seconds and at most
-    snapshot_slice_share of the wall time since the previous slice ended, less the CPU that
-    `preserve` spent meanwhile (many small submits in a row must not stack full slices); no time,
-    no slice."""
+    snapshot_slice_share of the wall time since the previous slice ended (many small submits in a
+    row must not stack full slices); no time, no slice."""
     cfg, _, rows = world
     cfg = load_config(overrides={"service": {"snapshot_slice_seconds": 0.004, "snapshot_slice_share": 0.2,
                                              "snapshot_every": 0}})
@@ -520,17 +606,6 @@ def test_snapshot_slices_take_at_most_their_share_of_the_time_between_them(world
     snap.slice_end = time.perf_counter() + 1.0        # no time at all since the last slice: no slice
     sc.housekeeping()
     assert snap.slices == before and sc.last_housekeeping.startswith("snapshot: slice skipped")
-    # accounts encoded early on the submits' path (`preserve`) count against the share: 2 ms of
-    # share, 1.5 ms already spent → a 0.5 ms slice; 3 ms spent → none
-    snap.slice_end = time.perf_counter() - 0.010
-    snap.preserve_cpu = 0.0015
-    sc.housekeeping()
-    assert 0.0004 <= budgets[-1] <= 0.00055 and snap.slices == before + 1 and snap.preserve_cpu == 0.0
-    snap.slice_end = time.perf_counter() - 0.010
-    snap.preserve_cpu = 0.003
-    sc.housekeeping()
-    assert snap.slices == before + 1 and len(snap.pieces) > 0
-    snap.preserve_cpu = 0.0
     while sc._snap is not None:
         sc.housekeeping()
     sc._collect_snapshot(wait=True)
@@ -569,6 +644,12 @@ def test_slow_job_trace_names_the_job_and_what_housekeeping_did(world, tmp_path,
         assert not [r for r in caplog.records if "slow" in r.getMessage()]
         monkeypatch.setattr(trace, "TRACE_SLOW_MS", 20.0)
         asyncio.run(run(rows[5:10]))
+        # a slow submit says where its time went: here the log append
+        append = sc.store.append
+        sc.store.append = lambda recs: (time.sleep(0.03), append(recs))[1]   # type: ignore[method-assign]
+        asyncio.run(run(rows[10:15]))
     msgs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow ")]
     assert any(m.startswith("slow housekeeping: ") and "compaction slice" in m for m in msgs), msgs
+    appends = [float(m.split("log append ")[1].split(" ms")[0]) for m in msgs if m.startswith("slow submit: ")]
+    assert appends and appends[-1] >= 30.0 and sc.last_submit_parts[1] >= 30.0, msgs
     g.close()

@@ -127,7 +127,10 @@ class Gate:
             try:
                 return self._submit_groups_(groups)
             finally:
-                trace.slow("submit", t0, f"{sum(map(len, groups))} transfers in {len(groups)} requests")
+                parts = getattr(self.scorer, "last_submit_parts", None)
+                trace.slow("submit", t0, f"{sum(map(len, groups))} transfers in {len(groups)} requests"
+                           + (f"; last scorer submit: validation {parts[0]} ms, log append {parts[1]} ms, "
+                              f"folding in and results {parts[2]} ms" if parts else ""))
         return self._submit_groups_(groups)
 
     def _submit_groups_(self, groups: list[list[Mapping[str, Any]]]) -> list[list[Any] | Rejection]:

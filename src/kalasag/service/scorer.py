@@ -21,6 +21,7 @@ its result in under the lock.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -38,6 +39,7 @@ from kalasag.indicators import INDICATORS, StreamEvidence, explain
 from kalasag.model import SIDES, KalasagConfig
 from kalasag.scoring import IndicatorRef, explain_row, weight_for
 from kalasag.service import state as codec
+from kalasag.service import trace
 from kalasag.service.store import Store
 
 log = logging.getLogger("kalasag.service")
@@ -215,25 +217,40 @@ def compute_network_cache(config: KalasagConfig, store: Store, upto: int, *, wat
 
 
 class SlicedSnapshot:
-    """A snapshot of the state as of one log position, encoded a slice at a time on the scorer's
-    thread between submits — no fork, no copy of the heap (docs/service.md, "Snapshots").
+    """A snapshot encoded a slice at a time on the scorer's thread between submits — no fork, no
+    copy of the heap, nothing added to the submits' path but a pair's copy (docs/service.md,
+    "Snapshots").
 
-    Consistency by copy-on-write per account: at the start (log position `seq`) it takes the list
-    of account sides and the pair table (references, no copy of their contents). Before a transfer
-    is folded in while the snapshot is in progress, the scorer calls `preserve`: an account side
-    not yet encoded is encoded *now*, as it still is at `seq`, and a pair's value is copied. Every
-    other account is encoded, in the original order, by `step` slices when it comes; it has not
-    changed since `seq` (the state horizon's compaction, the only other thing that changes
-    accounts, waits while a snapshot is in progress). The result is byte for byte what
-    `codec.encode` of the state at `seq` gives (tested)."""
+    A *fuzzy* snapshot with exact replay: at the start (log position `seq`) it takes the list of
+    account sides, the pair table (its values copied on first change: `preserve`), the counters
+    and the network evidence, all as of `seq`. Each account side is then encoded, in the original
+    order, *as it is when a slice reaches it*, and its log position at that moment is recorded
+    (`positions`: runs of `[count, position]`, since slices only move forward). A restart restores
+    the snapshot and replays the log after `seq`, skipping for each account side the transfers at
+    or before its position (`StreamEvidence.restore(positions=…)`): the pair table and the counters
+    see every transfer after `seq` once, each side every transfer it did not hold yet. The result
+    is the state an uninterrupted run has (tested). Counters an account side's own history
+    changes (late transfers, rebuilds) while it waits to be encoded are added to the snapshot's
+    counters (`StreamEvidence.on_side_counted`), since the replay skips them. The state horizon's
+    compaction — which drops and rebuilds accounts — waits while a snapshot is in progress.
+
+    (Until format 2 the account sides were kept as of `seq` by encoding each one *before* its
+    first change: at the start of a snapshot nearly every transfer paid two such encodings, ≈ 75 µs
+    each, which overloaded the scorer for about 2 s per snapshot at 3,000 transfers/s.)"""
+
+    CHUNK = 2_500   # pair-table entries per unit of work (≈ 1 ms)
 
     def __init__(self, scorer: "StreamScorer") -> None:
         ev = scorer.evidence
+        self.scorer = scorer
         self.seq = scorer.applied_seq
         self.digest = scorer._digest
         self.order = {s: list(ev.accounts[s]) for s in SIDES}
-        self.todo = {s: dict(ev.accounts[s]) for s in SIDES}   # not encoded yet, unchanged since `seq`
-        self.early: dict[str, dict[str, bytes]] = {s: {} for s in SIDES}   # encoded before they changed
+        self.done = {s: 0 for s in SIDES}   # how many of `order` are encoded
+        # the sides not encoded yet, as sets: made when first needed (`_counted`, rare) — 48,000
+        # account ids into sets would cost ≈ 10 ms at the start, on the submits' path
+        self.todo: dict[str, set[str]] | None = None
+        self.positions: dict[str, list[int]] = {s: [] for s in SIDES}   # runs: count, position, …
         self.pair_tables = (dict(ev._pairs_old), dict(ev.pairs))
         self.pairs_copied: set[tuple[str, str]] = set()
         self.ev_counters = dict(ev.counters)
@@ -245,37 +262,47 @@ class SlicedSnapshot:
         self.pieces: list[bytes] = []
         self.started = time.perf_counter()
         self.slice_end = self.started   # when the last slice ended (the next one's budget grows with the gap)
-        self.cpu = 0.0          # thread CPU seconds spent in slices and in `preserve`
-        self.preserve_cpu = 0.0  # … in `preserve` since the last slice ended (counted against the next slice)
-        self.preserved = 0      # account sides encoded early (before a change)
+        self.cpu = 0.0          # thread CPU seconds spent in slices
+        self.saved_later = 0    # account sides encoded after a transfer changed them (position > seq)
         self.pairs_preserved = 0
+        self.counted_before_saved = 0   # counter changes of sides not yet encoded (kept in the snapshot's counters)
         self.slices = 0
+        ev.on_side_counted = self._counted
         self._work = self._encode()
 
     @staticmethod
     def _item(key: Any, value: Any) -> bytes:
         return b"," + orjson.dumps(key) + b"," + orjson.dumps(codec._enc(value))
 
+    def _counted(self, side: str, acc: str, names: tuple[str, ...]) -> None:
+        """A counter changed by an account side's own history: the replay will skip it if the side
+        is encoded later (it is still to do), so the snapshot's counters keep it."""
+        if self.order is None:   # every account is encoded
+            return
+        if self.todo is None:
+            self.todo = {s: set(itertools.islice(self.order[s], self.done[s], None)) for s in SIDES}
+        if acc in self.todo[side]:
+            for name in names:
+                self.ev_counters[name] += 1
+            self.counted_before_saved += 1
+
+    def detach(self) -> None:
+        """Stop listening to the evidence (the accounts are encoded, or the snapshot is dropped)."""
+        ev = self.scorer.evidence
+        if ev.on_side_counted == self._counted:
+            ev.on_side_counted = None
+
     def preserve(self, sender_id: str, receiver_id: str) -> None:
-        """Called before a transfer between these accounts is folded in."""
-        t0 = time.thread_time()
-        if self.todo is not None:   # (None: every account is encoded already)
-            for side, acc in (("sender", sender_id), ("receiver", receiver_id)):
-                a = self.todo[side].pop(acc, None)
-                if a is not None:
-                    self.early[side][acc] = self._item(acc, a)
-                    self.preserved += 1
+        """Called before a transfer between these accounts is folded in: the pair's value as of
+        `seq` is kept (replacing a value in the copied table keeps the order)."""
         key = (sender_id, receiver_id)
         if self.pair_tables is not None and key not in self.pairs_copied:
             self.pairs_copied.add(key)
             for table in self.pair_tables:
                 v = table.get(key)
                 if v is not None:
-                    table[key] = list(v)   # its value at `seq` (replacing a value keeps the order)
+                    table[key] = list(v)
                     self.pairs_preserved += 1
-        spent = time.thread_time() - t0
-        self.cpu += spent
-        self.preserve_cpu += spent
 
     def step(self, budget: float) -> bool:
         """Encode for about `budget` seconds (at least one unit of work); True when the whole
@@ -291,7 +318,6 @@ class SlicedSnapshot:
         finally:
             self.cpu += time.thread_time() - c0
             self.slice_end = time.perf_counter()
-            self.preserve_cpu = 0.0
 
     def _encode(self) -> Iterable[None]:
         """The encoding, as a generator that yields after each unit of work (`step` stops it when
@@ -299,15 +325,26 @@ class SlicedSnapshot:
         out = self.pieces
         head = {"format": codec.FORMAT_VERSION, "config": self.digest}
         out.append(codec.MAGIC + b"[" + orjson.dumps(head) + b',["D","evidence",["D","accounts",["D"')
+        scorer, first = self.scorer, self.seq
         for side in SIDES:
             out.append(b"," + orjson.dumps(side) + b',["D"')
-            todo, early = self.todo[side], self.early[side]
+            runs, done = self.positions[side], self.done
             for acc in self.order[side]:
-                piece = early.pop(acc, None)
-                out.append(piece if piece is not None else self._item(acc, todo.pop(acc)))
+                out.append(self._item(acc, scorer.evidence.accounts[side][acc]))
+                done[side] += 1
+                if self.todo is not None:
+                    self.todo[side].discard(acc)
+                pos = scorer.applied_seq
+                if runs and runs[-1] == pos:
+                    runs[-2] += 1
+                else:
+                    runs += (1, pos)
+                if pos != first:
+                    self.saved_later += 1
                 yield
             out.append(b"]")
-        self.order = self.todo = self.early = None  # type: ignore[assignment]
+        self.detach()
+        self.order = self.todo = None  # type: ignore[assignment]
         # the pair table as five columns (StreamEvidence.state), the previous generation first
         cols: list[list[Any]] = [[], [], [], [], []]
         for table in self.pair_tables:
@@ -319,14 +356,15 @@ class SlicedSnapshot:
                 cols[3].append(v[1])
                 cols[4].append(v[2])
                 k += 1
-                if k % 2000 == 0:
+                if k % self.CHUNK == 0:
                     yield
         self.pair_tables = self.pairs_copied = None  # type: ignore[assignment]
         out.append(b'],"pairs",["L"')
         for col in cols:
             out.append(b',["L"')
-            for i in range(0, len(col), 10_000):   # codec._enc(col) a chunk at a time
-                out.append(b"," + orjson.dumps(codec._enc(col[i:i + 10_000])[1:])[1:-1])
+            step = self.CHUNK
+            for i in range(0, len(col), step):   # codec._enc(col) a chunk at a time
+                out.append(b"," + orjson.dumps(codec._enc(col[i:i + step])[1:])[1:-1])
                 yield
             out.append(b"]")
         del cols
@@ -342,7 +380,8 @@ class SlicedSnapshot:
                 out.append(self._item(acc, cols_))
                 yield
             out.append(b"]")
-        out.append(b']],"counters",' + orjson.dumps(codec._enc(self.counters)) + b"]]")
+        out.append(b']],"counters",' + orjson.dumps(codec._enc(self.counters)) + b',"positions",'
+                   + orjson.dumps(codec._enc(self.positions)) + b"]]")
 
 
 def warm_up_transfers(config: KalasagConfig, n: int, now: datetime) -> list[dict[str, Any]]:
@@ -422,6 +461,7 @@ class StreamScorer:
         self.defer_housekeeping = False   # the gate runs `housekeeping` after answering
         self._snapshot_started = -math.inf   # time.monotonic() of the last background snapshot
         self.last_submit_seconds = 0.0
+        self.last_submit_parts = (0.0, 0.0, 0.0)   # ms: validation, log append, folding in + results
         self.last_housekeeping = ""       # what the last housekeeping call did (diagnostics: kalasag.service.trace)
         self.counters = {"submitted": 0, "duplicates": 0, "rejected_batches": 0, "snapshots": 0,
                          "network_refreshes": 0, "replayed": 0}
@@ -437,7 +477,7 @@ class StreamScorer:
             except codec.SnapshotError as exc:
                 log.warning("snapshot ignored (%s): rebuilding the state from the log", exc)
             else:
-                self.evidence.restore(data["evidence"])
+                self.evidence.restore(data["evidence"], positions=data.get("positions"))
                 net = data.get("network") or {}
                 self.network = NetworkCache(seq=net.get("seq", 0), computed_at=net.get("computed_at"),
                                             seconds=net.get("seconds", 0.0),
@@ -490,7 +530,9 @@ class StreamScorer:
                 self.counters["rejected_batches"] += 1
                 tid = rec.get("txn_id") if isinstance(rec, Mapping) else None
                 raise TransferRejected(i, tid if isinstance(tid, str) else None, exc.reason, exc.field, exc.message) from exc
+        validated = time.perf_counter()
         seqs = self.store.append(canon)
+        appended = time.perf_counter()
         new = [s for s in seqs if s is not None]
         if new and (new[0] != self.applied_seq + 1 or new[-1] - new[0] != len(new) - 1):
             self.catch_up(upto=new[-1])  # another worker appended in between: apply the log in order
@@ -510,7 +552,11 @@ class StreamScorer:
             if seq is None:
                 self.counters["duplicates"] += 1
             out.append(self._result(rec, duplicate=seq is None))
-        self.last_submit_seconds = time.perf_counter() - started
+        end = time.perf_counter()
+        self.last_submit_seconds = end - started
+        # where a slow submit's time went (kalasag.service.trace names it), in ms
+        self.last_submit_parts = (round((validated - started) * 1e3, 1), round((appended - validated) * 1e3, 1),
+                                  round((end - appended) * 1e3, 1))
         if not self.defer_housekeeping:
             self.housekeeping()
         return out
@@ -521,19 +567,16 @@ class StreamScorer:
         periodic snapshot. `submit` calls it itself unless `defer_housekeeping` is set: the gate
         sets it and calls this after the submit's answers are on their way."""
         if self._snap is not None:
-            # a snapshot in progress: a slice of it; the compaction waits (it changes accounts
-            # without passing through `preserve`). The slice is at most snapshot_slice_seconds and
-            # at most snapshot_slice_share of the wall time since the previous slice ended, so many
-            # small submits do not stack slices into more CPU than the service can spare. The
-            # accounts `preserve` encoded early on the submits' path since then count against it
-            # (right after a snapshot starts, the busiest accounts are all encoded that way): no
-            # slice until the snapshot's CPU is back under the share
+            # a snapshot in progress: a slice of it; the compaction waits (it drops and rebuilds
+            # accounts, which the snapshot's replay could not redo). The slice is at most
+            # snapshot_slice_seconds and at most snapshot_slice_share of the wall time since the
+            # previous slice ended, so many small submits do not stack slices into more CPU than
+            # the service can spare
             now = time.perf_counter()
             snap = self._snap
-            budget = min(self.svc.snapshot_slice_seconds,
-                         self.svc.snapshot_slice_share * (now - snap.slice_end) - snap.preserve_cpu)
+            budget = min(self.svc.snapshot_slice_seconds, self.svc.snapshot_slice_share * (now - snap.slice_end))
             if budget <= 0:
-                self.last_housekeeping = "snapshot: slice skipped (early encodings used the share)"
+                self.last_housekeeping = "snapshot: slice skipped (no time since the last slice)"
                 return
             if snap.step(budget):
                 self.last_housekeeping = "snapshot: last slice, stored by a thread"
@@ -838,8 +881,9 @@ class StreamScorer:
 
         `background=True` (the periodic snapshots; encoding a large state takes seconds):
         - [service] snapshot_mode "slices" (default): starts a `SlicedSnapshot` of the state as of
-          now; `housekeeping` encodes it a slice at a time after each submit (copy-on-write per
-          account keeps it consistent), then a thread stores it (`_finish_snapshot`).
+          now; `housekeeping` encodes it a slice at a time after each submit (each account side
+          as the slice finds it, with its log position: the restart's replay skips what a side
+          holds), then a thread stores it (`_finish_snapshot`).
           `_collect_snapshot(wait=True)` finishes it at once.
         - "fork": a forked child process encodes its copy-on-write image of the state and stores
           it itself, through its own store connection (`Store.reopen`), at a lower CPU priority
@@ -852,6 +896,8 @@ class StreamScorer:
         if background and self.svc.snapshot_mode == "slices":
             if self._snap is None and self._writer is None:
                 self._snap = SlicedSnapshot(self)
+                trace.event("snapshot started at log position %d (%d account sides)", self.applied_seq,
+                            sum(map(len, self._snap.order.values())))
                 self._since_snapshot = 0
                 self._snapshot_started = time.monotonic()
             return
@@ -898,8 +944,13 @@ class StreamScorer:
         assert snap is not None
         pieces, seq = snap.pieces, snap.seq
         self.last_snapshot = {"seq": seq, "encode_cpu_seconds": round(snap.cpu, 3), "slices": snap.slices,
+                              "sides_saved_later": snap.saved_later,
                               "encode_wall_seconds": round(time.perf_counter() - snap.started, 3),
                               "bytes": sum(map(len, pieces))}
+        trace.event("snapshot at log position %d encoded: %.2f s CPU in %d slices over %.1f s, %d account sides "
+                    "saved after a change (now at %d), %.1f MB", seq, snap.cpu, snap.slices,
+                    self.last_snapshot["encode_wall_seconds"], snap.saved_later, self.applied_seq,
+                    self.last_snapshot["bytes"] / 1e6)
         result: dict[str, Any] = {}
         store = self.store
 
@@ -936,6 +987,7 @@ class StreamScorer:
     def _abandon_snapshot(self) -> None:
         """Drop a sliced snapshot still being encoded (a foreground one replaces it)."""
         if self._snap is not None:
+            self._snap.detach()
             self._snap = None
             log.info("periodic snapshot in progress abandoned for a foreground one")
 

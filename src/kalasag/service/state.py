@@ -22,7 +22,9 @@ from sortedcontainers import SortedList
 from kalasag.indicators import STREAM_CLASSES
 
 MAGIC = b"KALASAG-STATE\n"
-FORMAT_VERSION = 2   # 2: the state horizon (AccountSide.cut/seq0, pairs with their last time)
+FORMAT_VERSION = 3   # 2: the state horizon (AccountSide.cut/seq0, pairs with their last time);
+                     # 3: "positions" (account sides saved after the snapshot's start, by sliced snapshots)
+READABLE = frozenset({2, 3})   # a format-2 snapshot has no "positions": it loads as it always did
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
@@ -159,9 +161,9 @@ def decode(blob: bytes, config_digest: str) -> Any:
         head, body = orjson.loads(blob[len(MAGIC):])
     except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
         raise SnapshotError(f"corrupt snapshot ({exc})") from exc
-    if not isinstance(head, dict) or head.get("format") != FORMAT_VERSION:
+    if not isinstance(head, dict) or type(head.get("format")) is not int or head["format"] not in READABLE:
         raise SnapshotError(f"snapshot format {head.get('format') if isinstance(head, dict) else '?'}, "
-                            f"this Kalasag reads {FORMAT_VERSION}")
+                            f"this Kalasag reads {', '.join(map(str, sorted(READABLE)))}")
     if head.get("config") != config_digest:
         raise SnapshotError("snapshot taken under another configuration")
     try:

@@ -29,3 +29,9 @@ def gc_hook(phase: str, info: dict[str, Any]) -> None:
         _gc_started[0] = time.perf_counter()
         return
     slow("gc", _gc_started[0], f"generation {info.get('generation')}, {info.get('collected')} collected")
+
+
+def event(msg: str, *args: Any) -> None:
+    """A landmark to match latency spikes against (a snapshot's start and end, a WAL rewind):
+    WARNING while tracing (the trace's level), INFO otherwise."""
+    log.log(logging.WARNING if TRACE_SLOW_MS else logging.INFO, msg, *args)
