@@ -209,9 +209,9 @@ class SQLiteStore(Store):
                 finally:
                     conn.execute("PRAGMA busy_timeout=30000")
                 t2 = time.perf_counter()
-            log.log(logging.WARNING if trace.TRACE_SLOW_MS else logging.INFO, "WAL rewind (RESTART checkpoint): %.0f ms holding the writer (after %.0f ms "
-                    "waiting for its transaction; %s frames left after the catch-up rounds), %s", (t2 - t1) * 1000, (t1 - t0) * 1000, left,
-                    "done" if row and int(row[0]) == 0 else "busy, retried at the next round")
+            trace.event("WAL rewind (RESTART checkpoint): %.0f ms holding the writer (after %.0f ms waiting for its "
+                        "transaction; %s frames left after the catch-up rounds), %s", (t2 - t1) * 1000, (t1 - t0) * 1000, left,
+                        "done" if row and int(row[0]) == 0 else "busy, retried at the next round")
             return bool(row) and int(row[0]) == 0
         except sqlite3.Error:  # pragma: no cover - busy: the next round retries
             return False
