@@ -51,6 +51,9 @@ def test_entity_alerts_cover_every_alerted_account(run_dir):
 
 def test_counts_reconcile_and_quarantine_has_reasons(world, run_dir):
     run = json.loads((run_dir / "run.json").read_text())
+    from kalasag.engine.backend import default_memory_limit
+
+    assert run["engine"] == "duckdb" and run["memory_limit"] == default_memory_limit()   # the cap it ran with
     c = run["counts"]
     assert c["rows_in"] == c["accepted"] + c["quarantined"]
     injected = json.loads((world / "world.json").read_text())["injected_errors"]
@@ -116,6 +119,8 @@ def test_console_script_error_is_one_line(tmp_path):
         (["evaluate", "/nonexistent-run", "/nonexistent/labels.csv"], "nonexistent"),
         (["simulate", "--out", "o", "--scale", "-1"], "--scale"),
         (["scan", "README.md", "--out", "o", "--now", "yesterday"], "--now"),
+        (["scan", "README.md", "--out", "o", "--memory-limit", "lots"], "--memory-limit: 'lots' is not a memory size"),
+        (["scan", "README.md", "--out", "o", "--engine", "spark", "--memory-limit", "4GB"], "--memory-limit applies to"),
     ],
 )
 def test_cli_errors_exit_non_zero_with_a_message(args, needle, tmp_path, monkeypatch):

@@ -90,3 +90,38 @@ def test_top_row_breaks_ties_by_the_order_and_takes_one_row() -> None:
     # a: z and x tie on 10 USD -> the smaller id x, with x's own seed s1; b: p has the most USD
     out = eng.fetch(top_row(t, "acc", [(t.usd, True), (t.cp, False)], via=t.cp, seed=t.seed)).sort_values("acc")
     assert out.to_dict("records") == [{"acc": "a", "via": "x", "seed": "s1"}, {"acc": "b", "via": "p", "seed": "s8"}]
+
+
+def test_duckdb_memory_cap_default_option_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's cap: 25 % of physical memory in whole GB by default, `KALASAG_MEMORY_LIMIT` over
+    that, an explicit value over both; each reaches DuckDB, and bad sizes are one-line errors
+    naming where they came from."""
+    import os
+
+    from kalasag.engine import EngineError
+    from kalasag.engine.backend import default_memory_limit, parse_memory_limit
+
+    def duckdb_cap(eng) -> float:  # DuckDB reports e.g. "953.6 MiB" or "2.7 GiB" (one decimal, truncated)
+        number, unit = eng.duckdb.execute("SELECT current_setting('memory_limit')").fetchone()[0].split()
+        return float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+
+    monkeypatch.delenv("KALASAG_MEMORY_LIMIT", raising=False)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert default_memory_limit() == f"{max(1, int(total / 4 / 2**30))}GB"
+    eng = connect(threads=1)
+    assert eng.memory_limit == default_memory_limit()
+    assert duckdb_cap(eng) == pytest.approx(max(1, int(total / 4 / 2**30)) * 1e9, rel=0.05)
+    eng.close()
+    monkeypatch.setenv("KALASAG_MEMORY_LIMIT", "3 GB")
+    eng = connect(threads=1)
+    assert eng.memory_limit == "3GB" and duckdb_cap(eng) == pytest.approx(3e9, rel=0.05)
+    eng.close()
+    eng = connect(threads=1, memory_limit="1.5GiB")   # the option wins over the environment
+    assert eng.memory_limit == "1.5GiB" and duckdb_cap(eng) == pytest.approx(1.5 * 2**30, rel=0.05)
+    eng.close()
+    assert parse_memory_limit("512mb") == "512MB"
+    monkeypatch.setenv("KALASAG_MEMORY_LIMIT", "lots")
+    with pytest.raises(EngineError, match="KALASAG_MEMORY_LIMIT: 'lots' is not a memory size"):
+        connect(threads=1)
+    with pytest.raises(EngineError, match="below 128 MiB"):
+        parse_memory_limit("64MB")

@@ -36,7 +36,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -202,6 +202,7 @@ async def run(args: argparse.Namespace) -> dict:
     stop = asyncio.Event()          # no more requests are issued
     finished = asyncio.Event()      # every worker is done (the RSS sampler stops then)
     t_start = time.perf_counter()
+    wall_start = time.time()
     deadline = t_start + args.duration
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu0 = cpu_seconds(args.server_pid) if args.server_pid else None
@@ -301,6 +302,13 @@ async def run(args: argparse.Namespace) -> dict:
     for t, lat in zip(done_at, latencies):
         timeline.setdefault(int(t // 10) * 10, []).append(lat)
     windows = [(w, len(v) * per_request, round(max(v) * 1000, 1)) for w, v in sorted(timeline.items())]
+    # per second with requests slower than --slow-ms: (second, how many, worst ms) — whether the
+    # tail is a few stalls (clusters) or spread over the run
+    over: dict[int, list[float]] = {}
+    for t, lat in zip(done_at, latencies):
+        if lat * 1000 > args.slow_ms:
+            over.setdefault(int(t), []).append(lat)
+    slow_seconds = [(sec, len(v), round(max(v) * 1000, 1)) for sec, v in sorted(over.items())]
     return {
         "mode": args.mode, "batch_size": per_request, "rate_target": args.rate, "connections": args.connections,
         "elapsed_s": round(elapsed, 1), "requests_ok": counters["requests"], "transfers_ok": counters["transfers"],
@@ -320,7 +328,9 @@ async def run(args: argparse.Namespace) -> dict:
                            "last": round(rss_values[-1] / 1024, 1) if rss_values else None,
                            "samples": [(t, round(v / 1024, 1) if v else None) for t, v in rss]},
         "loadavg_end": loadavg(),
-        "timeline_10s": windows,   # (window start s, transfers completed, max latency ms)
+        "started_at": datetime.fromtimestamp(wall_start, UTC).isoformat(timespec="milliseconds"),
+        "timeline_10s": windows,
+        "slow_ms": args.slow_ms, "slow_requests": sum(n for _, n, _ in slow_seconds), "slow_seconds": slow_seconds,   # (window start s, transfers completed, max latency ms)
         # per second of the first 10 s: (second, requests completed, max latency ms) — the cold start
         "first_seconds": [(sec, len(v), round(max(v) * 1000, 1)) for sec, v in sorted(
             {int(t): [lat for t2, lat in zip(done_at, latencies) if int(t2) == int(t)] for t in done_at if t < 10}.items())],
@@ -334,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transfers", required=True, help="CSV(.gz) of canonical transfers, e.g. from kalasag simulate")
     p.add_argument("--mode", choices=("single", "batch"), default="single")
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--slow-ms", type=float, default=35.0, help="count requests slower than this, per second (slow_seconds)")
     p.add_argument("--rate", type=float, default=3000.0, help="target transfers/s (open loop); 0 = closed loop, as fast as possible")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--duration", type=float, default=60.0, help="stop after this many seconds")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,33 @@ ENGINES = ("duckdb", "spark")
 _names = itertools.count(1)
 
 
+MEMORY_SHARE = 0.25   # DuckDB's default cap, as a share of physical memory (docs/scale.md, "Memory")
+_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_memory_limit(text: str, where: str = "--memory-limit") -> str:
+    """A memory size such as "6GB", "6 GiB" or "512MB" in DuckDB's spelling ("6GB", "6GiB"); a
+    one-line EngineError naming `where` for anything else."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", text or "", flags=re.IGNORECASE)
+    if m is None:
+        raise EngineError(f"{where}: '{text}' is not a memory size (e.g. 6GB, 512MB, 8GiB)")
+    number, unit = m.group(1), m.group(2).upper()
+    if float(number) * _UNITS[unit] < 2**27:
+        raise EngineError(f"{where}: '{text}' is below 128 MiB, too little for a scan")
+    return f"{number}{unit[:-2] + 'iB' if unit.endswith('IB') else unit}"
+
+
 def default_memory_limit() -> str:
-    """`KALASAG_MEMORY_LIMIT` if set (e.g. "8GB"), else 40% of physical memory."""
+    """`KALASAG_MEMORY_LIMIT` if set (e.g. "8GB"), else MEMORY_SHARE (25 %) of physical memory in
+    whole GB: 5GB on the 23.5 GiB development machine, where the 10M-transfer scan peaked at 5.8 GB
+    with that cap (docs/benchmarks.md)."""
     if os.environ.get("KALASAG_MEMORY_LIMIT"):
-        return os.environ["KALASAG_MEMORY_LIMIT"]
+        return parse_memory_limit(os.environ["KALASAG_MEMORY_LIMIT"], "KALASAG_MEMORY_LIMIT")
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return "4GB"
-    return f"{max(1, int(total * 0.4 / 2**30))}GB"
+    return f"{max(1, int(total * MEMORY_SHARE / 2**30))}GB"
 
 
 class EngineError(RuntimeError):
@@ -61,10 +80,15 @@ class Engine:
                 config["threads"] = threads
             # DuckDB's own default (80% of RAM) leaves nothing for the Python side or a neighbour:
             # cap it and let large intermediates spill to disk instead.
-            config["memory_limit"] = memory_limit or default_memory_limit()
+            self.memory_limit = parse_memory_limit(memory_limit) if memory_limit else default_memory_limit()
+            config["memory_limit"] = self.memory_limit
             config["temp_directory"] = temp_directory or os.path.join(tempfile.gettempdir(), f"kalasag-duckdb-{os.getpid()}")
             self.con = ibis.duckdb.connect(**config)
         else:
+            if memory_limit:
+                raise EngineError("--memory-limit applies to the duckdb engine; give Spark its memory with "
+                                  "spark.driver.memory / spark.executor.memory (docs/scale.md)")
+            self.memory_limit = None
             self._spark = _spark_session(spark_master, spark_conf)
             self.con = ibis.pyspark.connect(self._spark)
             self._reliable_checkpoints = bool(self._spark.conf.get("spark.checkpoint.dir", None))

@@ -219,6 +219,7 @@ def scan(
             "input_format": ing.input_format,
             "out_dir": str(out),
             "engine": eng.kind,
+            "memory_limit": getattr(eng, "memory_limit", None),   # DuckDB's cap (None: Spark's own settings)
             "started": started.isoformat(),
             "counts": {
                 "rows_in": ing.rows_in,
