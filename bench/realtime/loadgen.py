@@ -329,8 +329,8 @@ async def run(args: argparse.Namespace) -> dict:
                            "samples": [(t, round(v / 1024, 1) if v else None) for t, v in rss]},
         "loadavg_end": loadavg(),
         "started_at": datetime.fromtimestamp(wall_start, UTC).isoformat(timespec="milliseconds"),
-        "timeline_10s": windows,
-        "slow_ms": args.slow_ms, "slow_requests": sum(n for _, n, _ in slow_seconds), "slow_seconds": slow_seconds,   # (window start s, transfers completed, max latency ms)
+        "timeline_10s": windows,   # (window start s, transfers completed, max latency ms)
+        "slow_ms": args.slow_ms, "slow_requests": sum(n for _, n, _ in slow_seconds), "slow_seconds": slow_seconds,
         # per second of the first 10 s: (second, requests completed, max latency ms) — the cold start
         "first_seconds": [(sec, len(v), round(max(v) * 1000, 1)) for sec, v in sorted(
             {int(t): [lat for t2, lat in zip(done_at, latencies) if int(t2) == int(t)] for t in done_at if t < 10}.items())],

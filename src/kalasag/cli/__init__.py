@@ -74,9 +74,7 @@ def scan(
 
     if spark_master and engine != "spark":
         fail("--spark-master needs --engine spark")
-    if memory_limit and engine != "duckdb":
-        fail("--memory-limit applies to --engine duckdb (Spark: spark.driver.memory, spark.executor.memory)")
-    eng = connect(engine, spark_master=spark_master) if engine == "spark" else connect(engine, memory_limit=memory_limit)
+    eng = connect(engine, spark_master=spark_master, memory_limit=memory_limit)
     result = run_scan(
         input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=eng, now=_parse_now(now),
         quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist, model=model,

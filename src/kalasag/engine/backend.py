@@ -23,7 +23,7 @@ ENGINES = ("duckdb", "spark")
 _names = itertools.count(1)
 
 
-MEMORY_SHARE = 0.25   # DuckDB's default cap, as a share of physical memory (docs/scale.md, "Memory")
+MEMORY_SHARE = 0.25   # DuckDB's default cap, as a share of physical memory (docs/scale.md, "Memory on one machine")
 _UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
