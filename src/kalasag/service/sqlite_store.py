@@ -1,11 +1,30 @@
 """The embedded store: one SQLite file in WAL mode (the default of `kalasag serve --state DIR`).
 
 Tables: `log` (seq INTEGER PRIMARY KEY — the rowid, never reused since nothing is ever deleted —,
-txn_id TEXT UNIQUE, sender_id, receiver_id, record: the canonical transfer as JSON), indexed by
-sender and by receiver so that one account's transfers can be read back (`read_account`, used to
-rebuild an account exactly after a late transfer); `snapshot` (one row: seq and a reference to the
-snapshot file `<db file>.snapshot-<seq>` next to the database — written, fsynced and renamed into
-place before the row is committed, so a large snapshot never holds SQLite's write lock); `api_keys`.
+txn_id TEXT UNIQUE, sender_id, receiver_id, record: the canonical transfer as JSON); `snapshot` (one
+row: seq and a reference to the snapshot file `<db file>.snapshot-<seq>` next to the database —
+written, fsynced and renamed into place before the row is committed, so a large snapshot never holds
+SQLite's write lock); `api_keys`.
+
+The account index — one account's transfers read back (`read_account`: rebuilds after a late
+transfer, the horizon's compaction) — is not on the log. Two indexes on it (sender, receiver; random
+keys, one leaf page each per transfer) were 90 % of the WAL (10.5 KiB of WAL per transfer with
+them, 1.0 KiB without, in a 1.2M-row log) and 75 % of an append's CPU, and the WAL's checkpoints,
+fsyncs and rewinds that follow from that volume started most of the real-time service's slow
+requests (docs/benchmarks.md, "Session 8"). Instead:
+* a file of its own, `<db file>-accounts` (WAL; `acct (account, side, seq)` WITHOUT ROWID and
+  `indexed_upto`), brought up to the log's end every `INDEX_SECONDS` (30 s) by the checkpoint
+  thread with ONE `INSERT … SELECT` from the log (sorted, so each index page is written about once
+  per round, and one C call: the GIL is not handed back and forth per row), committed with its
+  `indexed_upto`; derived data: rebuilt from the log when missing or when it claims more than the
+  log holds;
+* the log's tail after `indexed_upto` in memory, per account (`_gens`: generations that a round
+  drops whole once its commit covers them), filled by `append` and, for rows another process
+  appended, read from the log by position (`_absorb`);
+* `read_account` = the index file up to `indexed_upto` (joined to the log by seq) + the tail.
+A crash loses only the in-memory tail, read again from the log (≤ 30 s of transfers) on first use.
+Files of schema version 1 (the two indexes on the log) are migrated when opened: the index file is
+built from the log, the two indexes dropped.
 
 Checkpoints (copying the WAL back into the database file, which fsyncs) run every second in a
 thread of their own (PASSIVE: they never block the writer), not inside a commit. Under a steady
@@ -24,11 +43,11 @@ now 11–31 ms, measured at 3,000 transfers/s). At 64 MiB rewinds came every 1.5
 tripled; at 1 GiB they come every ≈ 22 s at 3,000 transfers/s with 4 KiB pages.
 
 Page size (`page_size`, [service] sqlite_page_size, default SQLite's 4 KiB; an existing file keeps
-its own). Each insert dirties about three random leaf pages (the txn_id, sender and receiver
-indexes), and WAL frames are whole pages: 4 KiB pages write ≈ 16 KB of WAL per transfer, 1 KiB pages
-≈ 5.8 KB (measured, 600,000 transfers in the log, batches of 25) — rewinds ≈ 3× less often — but the
-deeper B-trees cost 40–70 µs more CPU per transfer in the scorer (304–337 → 375–411 µs, in process), and
-CPU is what the service is short of, so 4 KiB stays the default.
+its own). WAL frames are whole pages. Measured while the log still carried the two account indexes
+(three random leaf pages per insert): 4 KiB pages wrote ≈ 16 KB of WAL per transfer, 1 KiB pages
+≈ 5.8 KB (600,000 transfers in the log, batches of 25), but the deeper B-trees cost 40–70 µs more CPU
+per transfer in the scorer (304–337 → 375–411 µs, in process), and CPU is what the service is short
+of, so 4 KiB stays the default; without the account indexes the difference is smaller still.
 
 Durability (docs/service.md, "State"): `append` inserts a whole batch in one transaction
 (BEGIN IMMEDIATE … COMMIT, all-or-nothing). In WAL mode with `synchronous=NORMAL` the commit has
@@ -59,19 +78,33 @@ log = logging.getLogger("kalasag.service")
 
 FILE_NAME = "kalasag.sqlite3"
 SNAPSHOT_REF = b"KALASAG-SNAPSHOT-FILE\n"   # the snapshot row's blob: this, then the file name
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"             # 1: the log carried the two account indexes (migrated on opening)
 READ_BATCH = 5000
+INDEX_SECONDS = 30.0             # the account index is brought up to date this often (module doc)
+SIDE_CODE = {"sender": 0, "receiver": 1}
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, txn_id TEXT NOT NULL UNIQUE,"
     " sender_id TEXT NOT NULL, receiver_id TEXT NOT NULL, record TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS log_sender ON log (sender_id, seq)",
-    "CREATE INDEX IF NOT EXISTS log_receiver ON log (receiver_id, seq)",
     "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
     " blob BLOB NOT NULL, saved TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, scopes TEXT NOT NULL,"
     " created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+# the account index, in a file of its own next to the log (`<log file>-accounts`): derived data,
+# rebuilt from the log when missing or when it claims more than the log holds
+_ACCOUNTS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS acct (account TEXT NOT NULL, side INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " PRIMARY KEY (account, side, seq)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+_INDEX_INSERT = (
+    "INSERT OR IGNORE INTO acct (account, side, seq)"
+    " SELECT sender_id, 0, seq FROM lg.log WHERE seq > ?1 AND seq <= ?2"
+    " UNION ALL SELECT receiver_id, 1, seq FROM lg.log WHERE seq > ?1 AND seq <= ?2 ORDER BY 1, 2, 3"
 )
 
 
@@ -142,25 +175,143 @@ class SQLiteStore(Store):
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise SQLiteStoreError(f"{db}: schema version {row[0]}, this Kalasag reads {SCHEMA_VERSION}")
+            elif row[0] not in ("1", SCHEMA_VERSION):
+                raise SQLiteStoreError(f"{db}: schema version {row[0]}, this Kalasag reads 1 and {SCHEMA_VERSION}")
+            self.accounts_path = Path(str(db) + "-accounts")
+            self._open_accounts(migrate=row is not None and row[0] == "1")
         except sqlite3.Error as exc:
             raise SQLiteStoreError(f"{db}: cannot open the SQLite store ({exc})") from exc
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if checkpoint_seconds > 0:
+            # a long-lived store (the service's) keeps its tail from the start: filled lazily, the
+            # first account read read the whole tail under the lock (measured: a 209 ms append)
+            with self._lock:
+                self._absorb()
             self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(checkpoint_seconds,),
                                                   name="kalasag-sqlite-checkpoint", daemon=True)
             self._checkpointer.start()
 
     def _checkpoint_loop(self, every: float) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        index = self._index_connection()
         try:
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            next_index = time.monotonic() + self.index_seconds
             while not self._stop.wait(every):
                 self.checkpoint(conn)
+                if time.monotonic() >= next_index:
+                    next_index = time.monotonic() + self.index_seconds
+                    try:
+                        self.flush_index(index)
+                    except sqlite3.Error:  # pragma: no cover - busy: the next round catches up
+                        log.warning("account index not brought up to date (busy); the next round retries")
         finally:
             conn.close()
+            index.close()
+
+    # -- the account index (module doc) ----------------------------------------------------------
+    def _open_accounts(self, migrate: bool) -> None:
+        self.index_seconds = INDEX_SECONDS
+        # the index file is read through a connection of its own (the log attached for the join):
+        # attached to the writer's connection, every BEGIN IMMEDIATE of an append would also take
+        # the index file's write lock and wait for a round's INSERT (measured: 400 ms every 30 s)
+        self._acc = self._index_connection()
+        _set_wal(self._acc)
+        for stmt in _ACCOUNTS_SCHEMA:
+            self._acc.execute(stmt)
+        row = self._acc.execute("SELECT value FROM meta WHERE key = 'indexed_upto'").fetchone()
+        indexed = int(row[0]) if row else 0
+        last = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0])
+        if indexed > last:   # not this log's index (a log replaced under it): rebuilt
+            log.warning("%s indexes up to %d but the log ends at %d: rebuilt", self.accounts_path, indexed, last)
+            self._acc.execute("DELETE FROM acct")
+            self._acc.execute("DELETE FROM meta")
+            indexed = 0
+        self._indexed_upto = indexed
+        # the log's tail above `_indexed_upto`, in memory: generations [highest seq or None (open), {(side,
+        # account): [seq, …]}], filled from the log on first use (`_absorb`)
+        self._gens: list[list[Any]] = [[None, {}]]
+        self._tail_upto: int | None = None
+        if migrate or (last > indexed and last - indexed > 100_000):
+            conn = self._index_connection()
+            try:
+                self.flush_index(conn)
+            finally:
+                conn.close()
+        if migrate:   # version 1: the account indexes on the log itself, now in the index file
+            self._conn.execute("DROP INDEX IF EXISTS log_sender")
+            self._conn.execute("DROP INDEX IF EXISTS log_receiver")
+            self._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+
+    def _index_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.accounts_path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("ATTACH DATABASE ? AS lg", (str(self.path),))   # read only, for the INSERT … SELECT and joins
+        return conn
+
+    def _absorb(self) -> None:
+        """Bring the in-memory tail up to the log's end (caller holds the lock): the log's rows
+        after what the tail holds, appended by this store or by another process."""
+        if self._tail_upto is None:
+            self._gens = [[None, {}]]
+            self._tail_upto = self._indexed_upto
+        rows = self._conn.execute("SELECT seq, sender_id, receiver_id FROM log WHERE seq > ? ORDER BY seq",
+                                  (self._tail_upto,)).fetchall()
+        if rows:
+            self._add_tail(rows)
+
+    def _add_tail(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        tail = self._gens[-1][1]
+        for seq, snd, rcv in rows:
+            for key in (("sender", snd), ("receiver", rcv)):
+                seqs = tail.get(key)
+                if seqs is None:
+                    tail[key] = [seq]
+                else:
+                    seqs.append(seq)
+        self._tail_upto = rows[-1][0]
+
+    def flush_index(self, conn: sqlite3.Connection | None = None) -> int:
+        """Bring the account index file up to the log's end: one INSERT … SELECT (sorted, so each
+        index page is written about once per round, and one C call: no GIL hand-off per row), then
+        the in-memory tail it now covers is dropped. Returns the position indexed up to."""
+        with self._lock:
+            if self._tail_upto is None:   # no tail in memory yet (a store just opened, a migration):
+                upto = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0])
+            else:
+                self._absorb()
+                upto = self._tail_upto
+                if upto > self._indexed_upto:
+                    self._gens[-1][0] = upto          # closes the generation the round covers
+                    self._gens.append([None, {}])
+            if upto <= self._indexed_upto:
+                return self._indexed_upto
+        own = conn is None
+        if own:
+            conn = self._index_connection()
+        try:
+            # a deferred BEGIN: BEGIN IMMEDIATE would take the write lock of every attached file,
+            # the log's too, and hold the writer for the whole INSERT (measured: 400 ms every round)
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'indexed_upto'").fetchone()
+                done = int(row[0]) if row else 0
+                if upto > done:
+                    conn.execute(_INDEX_INSERT, (done, upto))
+                    conn.execute("INSERT INTO meta (key, value) VALUES ('indexed_upto', ?)"
+                                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (upto,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            if own:
+                conn.close()
+        with self._lock:
+            self._indexed_upto = max(self._indexed_upto, upto)
+            self._gens = [g for g in self._gens if g[0] is None or g[0] > self._indexed_upto]
+        return self._indexed_upto
 
     def checkpoint(self, conn: sqlite3.Connection | None = None) -> bool:
         """One checkpoint round (module doc): PASSIVE (never blocks the writer), then RESTART when
@@ -253,6 +404,12 @@ class SQLiteStore(Store):
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            if rows and self._tail_upto is not None:
+                first = last - len(rows) + 1
+                if first == self._tail_upto + 1:   # nobody else appended in between: no read needed
+                    self._add_tail([(first + j, r[1], r[2]) for j, r in enumerate(rows)])
+                else:
+                    self._absorb()
         return out
 
     def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -278,13 +435,26 @@ class SQLiteStore(Store):
     def read_account(self, side: str, account_id: str, upto: int | None = None,
                      since: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver") with since ≤ seq ≤ upto, in log
-        order (indexed)."""
-        col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
+        order: the account index file up to where it is complete, the in-memory tail after that."""
+        code = SIDE_CODE[side]
         lim = (1 << 62) if upto is None else int(upto)
+        since = int(since)
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT seq, record FROM log WHERE {col} = ? AND seq <= ? AND seq >= ? ORDER BY seq",
-                (account_id, lim, int(since))).fetchall()
+            self._absorb()
+            rows: list[tuple[int, str]] = []
+            top = min(lim, self._indexed_upto)
+            if since <= top:
+                rows = self._acc.execute(
+                    "SELECT l.seq, l.record FROM acct a JOIN lg.log l ON l.seq = a.seq"
+                    " WHERE a.account = ? AND a.side = ? AND a.seq >= ? AND a.seq <= ? ORDER BY a.seq",
+                    (account_id, code, since, top)).fetchall()
+            key = (side, account_id)
+            low = max(since, self._indexed_upto + 1)   # (a tail filled while a round ran may overlap it)
+            tail = [q for _, gen in self._gens for q in gen.get(key, ()) if low <= q <= lim]
+            for k in range(0, len(tail), 500):
+                chunk = tail[k:k + 500]
+                rows += self._conn.execute(
+                    f"SELECT seq, record FROM log WHERE seq IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
         return [(s, orjson.loads(blob)) for s, blob in rows]
 
     def last_seq(self) -> int:
@@ -368,6 +538,7 @@ class SQLiteStore(Store):
             self._checkpointer.join(timeout=5)
         with self._lock:
             try:
+                self._acc.close()
                 self._conn.close()
             except sqlite3.Error:  # pragma: no cover - closing twice
                 pass
