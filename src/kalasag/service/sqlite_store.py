@@ -81,6 +81,7 @@ SNAPSHOT_REF = b"KALASAG-SNAPSHOT-FILE\n"   # the snapshot row's blob: this, the
 SCHEMA_VERSION = "2"             # 1: the log carried the two account indexes (migrated on opening)
 READ_BATCH = 5000
 INDEX_SECONDS = 30.0             # the account index is brought up to date this often (module doc)
+INDEX_AT_OPEN = 100_000          # … and when a store opens with more than this many log rows not in it
 SIDE_CODE = {"sender": 0, "receiver": 1}
 
 _SCHEMA = (
@@ -233,7 +234,7 @@ class SQLiteStore(Store):
         # account): [seq, …]}], filled from the log on first use (`_absorb`)
         self._gens: list[list[Any]] = [[None, {}]]
         self._tail_upto: int | None = None
-        if migrate or (last > indexed and last - indexed > 100_000):
+        if migrate or last - indexed > INDEX_AT_OPEN:
             conn = self._index_connection()
             try:
                 self.flush_index(conn)
@@ -253,8 +254,7 @@ class SQLiteStore(Store):
     def _absorb(self) -> None:
         """Bring the in-memory tail up to the log's end (caller holds the lock): the log's rows
         after what the tail holds, appended by this store or by another process."""
-        if self._tail_upto is None:
-            self._gens = [[None, {}]]
+        if self._tail_upto is None:   # (the generations are still the one empty one: nothing filled them)
             self._tail_upto = self._indexed_upto
         rows = self._conn.execute("SELECT seq, sender_id, receiver_id FROM log WHERE seq > ? ORDER BY seq",
                                   (self._tail_upto,)).fetchall()
