@@ -972,7 +972,12 @@ class StreamScorer:
                         other.close()
                 result["ok"] = True
             except BaseException as exc:  # noqa: BLE001 - reported when reaped
-                result["error"] = exc
+                # its text only, and its traceback dropped: the traceback holds this frame (whose
+                # `result` would hold the exception) and the frames that raised it (whose locals
+                # may) — cycles that kept the snapshot's pieces (≈ 120 MB at world-s1) alive until
+                # a full garbage collection, once more with every failed snapshot
+                result["error"] = f"{type(exc).__name__}: {exc}"
+                exc.__traceback__ = None
             result["seconds"] = time.perf_counter() - t0
 
         if not hasattr(store, "save_snapshot_pieces") and not hasattr(store, "reopen"):
