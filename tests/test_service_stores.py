@@ -184,6 +184,19 @@ def test_read_account_returns_one_sides_transfers_in_log_order(store):
     assert store.read_account("receiver", "R1")[0][1] == rec("A", sender_id="S1", receiver_id="R1")
 
 
+def test_read_account_leaves_out_transfers_before_since_ts(store):
+    # a compaction keeps only the last horizon: the store leaves the older transfers out
+    t0 = 1740837600
+    seqs = store.append([rec(f"T{i}", sender_id="S1", receiver_id=f"R{i % 2}", ts_epoch=t0 + 86400 * d)
+                         for i, d in enumerate((5, 1, 9, 3, 7))])   # not in time order: a late one
+    got = store.read_account("sender", "S1", since_ts=t0 + 86400 * 4)
+    assert [(s, r["txn_id"]) for s, r in got] == [(seqs[0], "T0"), (seqs[2], "T2"), (seqs[4], "T4")]
+    assert [r["txn_id"] for _, r in store.read_account("receiver", "R1", since_ts=t0 + 86400 * 3)] == ["T3"]
+    assert [r["txn_id"] for _, r in store.read_account("receiver", "R0", seqs[3], seqs[1], since_ts=t0 + 86400 * 9)] == ["T2"]
+    assert store.read_account("sender", "S1", since_ts=t0 + 86400 * 10) == []
+    assert len(store.read_account("sender", "S1", since_ts=0)) == 5
+
+
 def test_redis_drop_removes_every_key_of_the_prefix_and_nothing_else(tmp_path):
     with open_test_store("redis", tmp_path) as store, open_test_store("redis", tmp_path) as other:
         store.append([rec("A")])
@@ -293,10 +306,11 @@ def test_sqlite_page_size_applies_to_new_files_only(tmp_path):
 
 
 # -- the SQLite store's account index (sqlite_store module doc) -----------------------------------
-def _brute(st, side: str, acc: str, upto: int | None = None, since: int = 0) -> list[int]:
+def _brute(st, side: str, acc: str, upto: int | None = None, since: int = 0, since_ts: int = 0) -> list[int]:
     """The account's positions by reading the whole log (what read_account must return)."""
     key = "sender_id" if side == "sender" else "receiver_id"
-    return [s for s, r in st.read_since(0) if r[key] == acc and since <= s <= (upto if upto is not None else 1 << 62)]
+    return [s for s, r in st.read_since(0) if r[key] == acc and since <= s <= (upto if upto is not None else 1 << 62)
+            and r["ts_epoch"] >= since_ts]
 
 
 def _fill(st, n: int, start: int = 0, accounts: int = 7) -> None:
@@ -304,8 +318,8 @@ def _fill(st, n: int, start: int = 0, accounts: int = 7) -> None:
 
     rnd = random.Random(start)
     for k in range(start, start + n, 10):
-        st.append([rec(f"a{k + i}", sender_id=f"S{rnd.randrange(accounts)}", receiver_id=f"R{rnd.randrange(accounts)}")
-                   for i in range(10)])
+        st.append([rec(f"a{k + i}", sender_id=f"S{rnd.randrange(accounts)}", receiver_id=f"R{rnd.randrange(accounts)}",
+                       ts_epoch=1740837600 + 3600 * rnd.randrange(250)) for i in range(10)])
 
 
 def test_sqlite_account_reads_are_exact_across_index_rounds(tmp_path):
@@ -325,8 +339,9 @@ def test_sqlite_account_reads_are_exact_across_index_rounds(tmp_path):
                 for a in range(7):
                     acc = f"{p}{a}"
                     for since, upto in ((0, None), (35, 180), (101, 101), (150, None)):
-                        got = [s for s, _ in st.read_account(side, acc, upto, since)]
-                        assert got == _brute(st, side, acc, upto, since), (side, acc, since, upto)
+                        for since_ts in (0, 1740837600 + 3600 * 120):
+                            got = [s for s, _ in st.read_account(side, acc, upto, since, since_ts=since_ts)]
+                            assert got == _brute(st, side, acc, upto, since, since_ts), (side, acc, since, upto, since_ts)
 
         _fill(st, 100)
         check()                                   # all in the tail

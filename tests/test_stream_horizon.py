@@ -224,3 +224,29 @@ def test_a_compaction_built_a_slice_at_a_time_equals_one_built_at_once(laps, tmp
             assert ev.columns(side, acc) == got, (side, acc)
             compared += 1
     assert compared > 50
+
+
+def test_a_compaction_reads_only_the_kept_horizon_from_the_store(laps, tmp_path):
+    """A compaction keeps one horizon of an account that holds up to (1 + slack + jitter) of them:
+    it asks the store for the transfers from its cut on (`since_ts`), and the store leaves the
+    older ones out before decoding them — every compaction passes its cut, nothing older comes
+    back, and far fewer rows are returned than the account's whole log range."""
+    sc = StreamScorer(horizon_config(), SQLiteStore(tmp_path), now=lambda: NOW)
+    real = sc.store.read_account
+    calls = []
+
+    def spy(side, acc, upto=None, since=0, *, since_ts=0):
+        rows = real(side, acc, upto, since, since_ts=since_ts)
+        calls.append((since_ts, [r["ts_epoch"] for _, r in rows], len(real(side, acc, upto, since))))
+        return rows
+
+    sc.store.read_account = spy
+    for lap in laps:
+        for i in range(0, len(lap), 50):
+            sc.submit(lap[i:i + 50])
+    ev = sc.evidence
+    cut_reads = [c for c in calls if c[0] > 0]
+    assert ev.counters["compactions"] > 20 and len(cut_reads) >= ev.counters["compactions"]
+    assert all(ts >= since_ts for since_ts, tss, _ in cut_reads for ts in tss)
+    returned, whole = sum(len(tss) for _, tss, _ in cut_reads), sum(n for *_, n in cut_reads)
+    assert returned < 0.7 * whole, (returned, whole)

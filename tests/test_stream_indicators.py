@@ -56,9 +56,9 @@ def stream(records: list[dict], config, order: str = "time") -> StreamEvidence:
     """Stream records (in time order, or as given) with an in-memory log for rebuilds."""
     log: dict[int, dict] = {}
 
-    def history(side, acc, upto, since=0):
+    def history(side, acc, upto, since=0, since_ts=0):
         col = "sender_id" if side == "sender" else "receiver_id"
-        return [(s, r) for s, r in log.items() if since <= s <= upto and r[col] == acc]
+        return [(s, r) for s, r in log.items() if since <= s <= upto and r[col] == acc and r["ts_epoch"] >= since_ts]
 
     se = StreamEvidence(config, history=history)
     recs = sorted(records, key=lambda r: r["ts_epoch"]) if order == "time" else list(records)

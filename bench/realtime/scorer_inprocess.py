@@ -77,6 +77,7 @@ def state_size(sc: StreamScorer) -> dict:
     amounts = sum(len(a.states[k01].amounts) for a in ev.accounts["receiver"].values() if a.states is not None)
     return {"account_sides": sum(len(ev.accounts[s]) for s in ("sender", "receiver")), "pairs": ev.pair_count(),
             "i01_amounts": amounts, "compactions": ev.counters["compactions"], "evicted": ev.counters["evicted"],
+            "compaction_ms_each": round(1000 * ev.counters["compaction_seconds"] / max(1, ev.counters["compactions"]), 3),
             "queued": len(ev.due), "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
 
 

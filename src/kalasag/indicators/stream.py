@@ -47,7 +47,9 @@ from kalasag.indicators.timezones import local_hour_of
 from kalasag.indicators.windows import exact, from_exact
 from kalasag.model import SIDES, KalasagConfig
 
-History = Callable[[str, str, int, int], Iterable[tuple[int, Mapping[str, Any]]]]   # (side, account, upto, since) → (seq, record), since ≤ seq ≤ upto
+# (side, account, upto, since, since_ts) → (seq, record) with since ≤ seq ≤ upto, in log order, leaving
+# out records whose ts_epoch < since_ts (0: none) — `Store.read_account`
+History = Callable[[str, str, int, int, int], Iterable[tuple[int, Mapping[str, Any]]]]
 _MISSING = object()
 
 
@@ -377,7 +379,7 @@ class StreamEvidence:
         if cut is None:
             cut = old.cut if old is not None else 0
         seq0 = old.seq0 if old is not None else 0
-        rows = self._read(side, acc, upto, seq0)
+        rows = self._read(side, acc, upto, seq0, cut)
         txs = sorted((tx for tx in (self.prep(rec, seq) for seq, rec in rows if seq <= upto) if tx.ts >= cut),
                      key=lambda t: (t.ts, t.seq))
         a = AccountSide(len(self.specs[side]))
@@ -392,9 +394,11 @@ class StreamEvidence:
         self.dirty.add((side, acc))
         return a
 
-    def _read(self, side: str, acc: str, upto: int, since: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
-        """The account's log entries with since ≤ seq ≤ upto."""
-        return self.history(side, acc, upto, since)
+    def _read(self, side: str, acc: str, upto: int, since: int = 0, since_ts: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
+        """The account's log entries with since ≤ seq ≤ upto, without those before `since_ts` (epoch
+        s; 0: all). A compaction keeps one horizon of an account that holds up to (1 + slack +
+        jitter) of them: the store leaves out the rest before decoding them (SQLite: in SQL)."""
+        return self.history(side, acc, upto, since, since_ts)
 
     # ---- the state horizon (module doc) ---------------------------------------------------------
     def compact_threshold(self, side: str, acc: str) -> int:
@@ -536,7 +540,7 @@ class StreamEvidence:
         if ranges is not None:   # still reading its log: the parts left
             while ranges:
                 lo, hi = ranges.pop(0)
-                rows.extend((int(rec["ts_epoch"]), seq, rec) for seq, rec in self._read(side, acc, hi, lo)
+                rows.extend((int(rec["ts_epoch"]), seq, rec) for seq, rec in self._read(side, acc, hi, lo, cut)
                             if seq <= upto and int(rec["ts_epoch"]) >= cut)
                 if ranges and end is not None and clock() >= end:
                     return False
@@ -561,7 +565,7 @@ class StreamEvidence:
         if old is None:
             return True
         # the account's transfers applied meanwhile (in time order: a late one would have cancelled)
-        tail = self._read(side, acc, self.last_seq, upto + 1)
+        tail = self._read(side, acc, self.last_seq, upto + 1, cut)
         for tx in sorted((t for t in (self.prep(rec, seq) for seq, rec in tail if upto < seq <= self.last_seq)
                           if t.ts >= cut), key=lambda t: (t.ts, t.seq)):
             self._add(new, side, tx, getattr(tx, counterpart))

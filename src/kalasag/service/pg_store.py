@@ -167,14 +167,15 @@ class PostgresStore(UrlStore):
             last = rows[-1][0]
 
     def read_account(self, side: str, account_id: str, upto: int | None = None,
-                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+                     since: int = 0, *, since_ts: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver"), in log order (indexed): the
         scorer rebuilds an account from them when a transfer arrives late."""
         col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
         lim = (1 << 62) if upto is None else int(upto)
         rows = self._run(lambda conn: conn.execute(
-            f"SELECT seq, record::text FROM {self.log_table} WHERE {col} = %s AND seq <= %s AND seq >= %s ORDER BY seq",
-            (account_id, lim, int(since))
+            f"SELECT seq, record::text FROM {self.log_table} WHERE {col} = %s AND seq <= %s AND seq >= %s"
+            f"{' AND (record->>%s)::bigint >= %s' if since_ts else ''} ORDER BY seq",
+            (account_id, lim, int(since), *(("ts_epoch", int(since_ts)) if since_ts else ()))
         ).fetchall())
         return [(s, orjson.loads(blob)) for s, blob in rows]
 

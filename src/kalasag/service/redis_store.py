@@ -141,7 +141,7 @@ class RedisStore(UrlStore):
         return [int(s) if s else None for s in res]
 
     def read_account(self, side: str, account_id: str, upto: int | None = None,
-                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+                     since: int = 0, *, since_ts: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver"), in log order: the scorer
         rebuilds an account from them when a transfer arrives late."""
         key = {"sender": self.k_sender, "receiver": self.k_receiver}[side] + account_id
@@ -155,7 +155,8 @@ class RedisStore(UrlStore):
         for s in seqs:
             pipe.xrange(self.k_log, min=f"{s}-0", max=f"{s}-0")
         rows = self._call(pipe.execute)
-        return [(s, orjson.loads(r[0][1][b"r"])) for s, r in zip(seqs, rows) if r]
+        out = [(s, orjson.loads(r[0][1][b"r"])) for s, r in zip(seqs, rows) if r]
+        return [(s, rec) for s, rec in out if int(rec["ts_epoch"]) >= since_ts] if since_ts else out
 
     def read_since(self, seq: int) -> Iterator[tuple[int, dict[str, Any]]]:
         start = f"({int(seq)}-0"

@@ -502,9 +502,11 @@ class StreamScorer:
             n += 1
         return n
 
-    def _history(self, side: str, account_id: str, upto: int, since: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
-        """One account's transfers from the log with since ≤ seq ≤ upto (`Store.read_account`)."""
-        return self.store.read_account(side, account_id, upto, since)
+    def _history(self, side: str, account_id: str, upto: int, since: int = 0,
+                 since_ts: int = 0) -> Iterable[tuple[int, Mapping[str, Any]]]:
+        """One account's transfers from the log with since ≤ seq ≤ upto, none before `since_ts`
+        (`Store.read_account`)."""
+        return self.store.read_account(side, account_id, upto, since, since_ts=since_ts)
 
     def _evicted(self, side: str, acc: str) -> None:
         """The state horizon dropped an account side (no transfer in the last horizon)."""

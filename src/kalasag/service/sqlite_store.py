@@ -433,12 +433,15 @@ class SQLiteStore(Store):
         return SQLiteStore(self._init_args[0], synchronous=self._init_args[1], checkpoint_seconds=0)
 
     def read_account(self, side: str, account_id: str, upto: int | None = None,
-                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+                     since: int = 0, *, since_ts: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver") with since ≤ seq ≤ upto, in log
-        order: the account index file up to where it is complete, the in-memory tail after that."""
+        order, none with `ts_epoch` before `since_ts`: the account index file up to where it is
+        complete, the in-memory tail after that. The time filter runs in SQL (`json_extract`), so
+        the rows a compaction leaves out are never decoded in Python."""
         code = SIDE_CODE[side]
         lim = (1 << 62) if upto is None else int(upto)
         since = int(since)
+        when, args = (" AND json_extract({}record, '$.ts_epoch') >= ?", (int(since_ts),)) if since_ts else ("", ())
         with self._lock:
             self._absorb()
             rows: list[tuple[int, str]] = []
@@ -446,15 +449,16 @@ class SQLiteStore(Store):
             if since <= top:
                 rows = self._acc.execute(
                     "SELECT l.seq, l.record FROM acct a JOIN lg.log l ON l.seq = a.seq"
-                    " WHERE a.account = ? AND a.side = ? AND a.seq >= ? AND a.seq <= ? ORDER BY a.seq",
-                    (account_id, code, since, top)).fetchall()
+                    " WHERE a.account = ? AND a.side = ? AND a.seq >= ? AND a.seq <= ?" + when.format("l.")
+                    + " ORDER BY a.seq", (account_id, code, since, top, *args)).fetchall()
             key = (side, account_id)
             low = max(since, self._indexed_upto + 1)   # (a tail filled while a round ran may overlap it)
             tail = [q for _, gen in self._gens for q in gen.get(key, ()) if low <= q <= lim]
             for k in range(0, len(tail), 500):
                 chunk = tail[k:k + 500]
                 rows += self._conn.execute(
-                    f"SELECT seq, record FROM log WHERE seq IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk).fetchall()
+                    f"SELECT seq, record FROM log WHERE seq IN ({','.join('?' * len(chunk))}){when.format('')} ORDER BY seq",
+                    (*chunk, *args)).fetchall()
         return [(s, orjson.loads(blob)) for s, blob in rows]
 
     def last_seq(self) -> int:

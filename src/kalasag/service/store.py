@@ -44,16 +44,17 @@ class Store(ABC):
         """Log entries with sequence number > seq, in order."""
 
     def read_account(self, side: str, account_id: str, upto: int | None = None,
-                     since: int = 0) -> list[tuple[int, dict[str, Any]]]:
+                     since: int = 0, *, since_ts: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """One account's transfers on one side ("sender"/"receiver") with since ≤ seq ≤ upto, in
-        log order: the scorer rebuilds an account from them (a late transfer, the state horizon).
-        This default scans the log; the stores override it with an indexed read."""
+        log order, without those whose `ts_epoch` is before `since_ts` (0: all): the scorer
+        rebuilds an account from them (a late transfer; the state horizon, which keeps only the
+        last horizon). This default scans the log; the stores override it with an indexed read."""
         col = {"sender": "sender_id", "receiver": "receiver_id"}[side]
         out = []
         for s, r in self.read_since(max(0, int(since) - 1)):
             if upto is not None and s > upto:
                 break
-            if r.get(col) == account_id:
+            if r.get(col) == account_id and (not since_ts or int(r["ts_epoch"]) >= since_ts):
                 out.append((s, r))
         return out
 
