@@ -653,3 +653,45 @@ def test_slow_job_trace_names_the_job_and_what_housekeeping_did(world, tmp_path,
     appends = [float(m.split("log append ")[1].split(" ms")[0]) for m in msgs if m.startswith("slow submit: ")]
     assert appends and appends[-1] >= 30.0 and sc.last_submit_parts[1] >= 30.0, msgs
     g.close()
+
+
+def test_a_world_posted_to_the_http_service_alerts_what_kalasag_scan_alerts(world, tmp_path):
+    """Issue 5's parity, end to end: the world is POSTed to the running app (`/v1/transactions`,
+    batches of 25, in time order), the service's own periodic network refresh runs (in its process
+    pool, as `kalasag serve` does), and then `GET /v1/alerts` lists exactly the accounts `kalasag
+    scan` alerts on the same file, side by side, with the same scores (1e-9)."""
+    from fastapi.testclient import TestClient
+
+    from kalasag.pipeline import scan
+    from kalasag.service.app import ServiceSettings, create_app
+    from kalasag.service.auth import create_api_key
+
+    cfg, path, rows = world
+    store = SQLiteStore(tmp_path / "state")
+    key, _ = create_api_key(store, "score,read")
+    sc = StreamScorer(cfg, store, now=lambda: NOW)
+    app = create_app(sc, store, cfg, background=True,
+                     settings=ServiceSettings.from_config(cfg, network_refresh_seconds=0.5))
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(app) as client:
+        for i in range(0, len(rows), 25):
+            r = client.post("/v1/transactions", json=rows[i:i + 25], headers=auth)
+            assert r.status_code == 200, r.text
+        last = store.last_seq()
+        deadline = time.monotonic() + 120
+        while sc.network.seq < last:   # the periodic refresh has covered every posted transfer
+            assert time.monotonic() < deadline, "the network refresh never caught up"
+            time.sleep(0.2)
+        time.sleep(0.6)   # … and the refresh after it has been installed
+        got = {side: {a["account_id"]: a["score"] for a in
+                      client.get(f"/v1/alerts?side={side}&limit=10000", headers=auth).json()["alerts"]}
+               for side in ("sender", "receiver")}
+    store.close()
+    scan(path, tmp_path / "scan", config=cfg, now=NOW, quiet=True, write_report=False)
+    scores = pd.read_parquet(tmp_path / "scan" / "scores.parquet")
+    for side in ("sender", "receiver"):
+        b = scores[(scores.side == side) & scores.alerted].set_index("account_id")
+        assert len(b) > 0, side   # the world alerts on both sides
+        assert set(got[side]) == set(b.index), side
+        for acc, score in got[side].items():
+            assert score == pytest.approx(b.loc[acc, "score"], abs=1e-9), (side, acc)
