@@ -297,24 +297,21 @@ async def run(args: argparse.Namespace) -> dict:
         return round(s[min(len(s) - 1, int(q / 100 * len(s)))] * 1000, 2)
 
     rss_values = [v for _, v in rss if v is not None]
-    # per 10-second window: transfers completed and the worst latency (stalls show up here)
+    # one pass over the requests: per 10-second window, transfers completed and the worst latency
+    # (stalls show up here); per second with requests slower than --slow-ms, how many and the
+    # worst (whether the tail is a few stalls or spread over the run); per second of the first
+    # 10 s (the cold start)
     timeline: dict[int, list[float]] = {}
-    for t, lat in zip(done_at, latencies):
-        timeline.setdefault(int(t // 10) * 10, []).append(lat)
-    windows = [(w, len(v) * per_request, round(max(v) * 1000, 1)) for w, v in sorted(timeline.items())]
-    # per second with requests slower than --slow-ms: (second, how many, worst ms) — whether the
-    # tail is a few stalls (clusters) or spread over the run
     over: dict[int, list[float]] = {}
-    for t, lat in zip(done_at, latencies):
-        if lat * 1000 > args.slow_ms:
-            over.setdefault(int(t), []).append(lat)
-    slow_seconds = [(sec, len(v), round(max(v) * 1000, 1)) for sec, v in sorted(over.items())]
-    # per second of the first 10 s (one pass: it was a scan of every request per early request,
-    # minutes of CPU after a single-request run of 300,000 requests)
     first: dict[int, list[float]] = {}
     for t, lat in zip(done_at, latencies):
+        timeline.setdefault(int(t // 10) * 10, []).append(lat)
+        if lat * 1000 > args.slow_ms:
+            over.setdefault(int(t), []).append(lat)
         if t < 10:
             first.setdefault(int(t), []).append(lat)
+    windows = [(w, len(v) * per_request, round(max(v) * 1000, 1)) for w, v in sorted(timeline.items())]
+    slow_seconds = [(sec, len(v), round(max(v) * 1000, 1)) for sec, v in sorted(over.items())]
     return {
         "mode": args.mode, "batch_size": per_request, "rate_target": args.rate, "connections": args.connections,
         "elapsed_s": round(elapsed, 1), "requests_ok": counters["requests"], "transfers_ok": counters["transfers"],

@@ -223,7 +223,7 @@ class SQLiteStore(Store):
             self._acc.execute(stmt)
         row = self._acc.execute("SELECT value FROM meta WHERE key = 'indexed_upto'").fetchone()
         indexed = int(row[0]) if row else 0
-        last = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0])
+        last = self.last_seq()
         if indexed > last:   # not this log's index (a log replaced under it): rebuilt
             log.warning("%s indexes up to %d but the log ends at %d: rebuilt", self.accounts_path, indexed, last)
             self._acc.execute("DELETE FROM acct")
@@ -278,7 +278,7 @@ class SQLiteStore(Store):
         the in-memory tail it now covers is dropped. Returns the position indexed up to."""
         with self._lock:
             if self._tail_upto is None:   # no tail in memory yet (a store just opened, a migration):
-                upto = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0])
+                upto = self.last_seq()
             else:
                 self._absorb()
                 upto = self._tail_upto
