@@ -419,3 +419,55 @@ def test_household_level_payers_rule_counts_the_payers_of_the_whole_household() 
     assert strict.loc["w", "household_id"] != strict.loc["x", "household_id"]
     loose = receivers(base + w, household_union_min_shared=2, household_union_min_overlap=0.6)
     assert loose.loc["w", "household_id"] == loose.loc["x", "household_id"]
+
+
+def test_name_blocks_larger_than_the_cap_are_split_by_region_or_left_to_the_phone_rule() -> None:
+    from kalasag.entities.records import with_name_block
+
+    eng = connect(threads=1)
+    # "ana cruz"|PH: 4 records (ncr, ncr, cebu, no region); "jo lee"|US: 3 senders; "rey ong"|PH: 1
+    t = eng.from_records(pd.DataFrame({
+        "unique_id": [f"u{i}" for i in range(9)],
+        "name_sig": ["ana cruz"] * 4 + ["jo lee"] * 3 + ["rey ong", None],
+        "country": ["PH"] * 4 + ["US"] * 3 + ["PH", "PH"],
+        "region": ["ncr", "ncr", "cebu", None, None, None, None, "ncr", "ncr"],
+    }))
+    def blocks(cap: int) -> dict[str, str | None]:
+        df = eng.fetch(with_name_block(t, cap))
+        return {u: (b if isinstance(b, str) else None) for u, b in zip(df.unique_id, df.name_block)}
+
+    # no cap: name words and country, as Splink's block_on("name_sig", "country") compared them
+    assert blocks(0) == {**{f"u{i}": "ana cruz|PH" for i in range(4)}, **{f"u{i}": "jo lee|US" for i in (4, 5, 6)},
+                         "u7": "rey ong|PH", "u8": None}
+    # cap 3: the 4-record block is split by region (ncr 2, cebu 1; the record without region leaves it),
+    # the 3-record block stays whole
+    assert blocks(3) == {"u0": "ana cruz|PH|ncr", "u1": "ana cruz|PH|ncr", "u2": "ana cruz|PH|cebu", "u3": None,
+                         **{f"u{i}": "jo lee|US" for i in (4, 5, 6)}, "u7": "rey ong|PH", "u8": None}
+    # cap 1: only blocks of one record remain (they make no pair)
+    assert blocks(1) == {"u0": None, "u1": None, "u2": "ana cruz|PH|cebu", "u3": None, "u4": None, "u5": None,
+                         "u6": None, "u7": "rey ong|PH", "u8": None}
+
+
+def test_capping_the_name_blocks_keeps_every_link_of_a_simulated_world(tmp_path: Path) -> None:
+    # docs/entities.md: pairs that share only a common name never reach match_threshold; a cap of
+    # 100 records changes no link of a 1M world (docs/benchmarks.md). Here a small world, with a cap
+    # of 2 that halves the candidate pairs of the name blocks
+    import ibis
+
+    from kalasag.simulate import simulate_world
+
+    simulate_world(tmp_path, seed=11, scale=0.05, progress=False)
+    eng = connect(threads=1)
+    ing = ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=load_config())
+
+    def run(cap: int):
+        res = resolve(eng, ing.transfers, load_config(overrides={"entities": {"max_name_block": cap}}))
+        r = res.records.filter(res.records.name_block.notnull())
+        sizes = eng.fetch(r.group_by("name_block").aggregate(n=ibis._.count())).n
+        return set(zip(res.links.unique_id_l, res.links.unique_id_r)), int((sizes * (sizes - 1) // 2).sum()), res.notes
+
+    whole, pairs_whole, notes_whole = run(0)
+    capped, pairs_capped, notes_capped = run(2)
+    assert pairs_capped < 0.6 * pairs_whole       # the cap removed candidate pairs …
+    assert notes_whole == notes_capped == []      # … the model was still trained on name blocks …
+    assert len(whole) > 20 and capped == whole    # … and every link is still made

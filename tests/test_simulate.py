@@ -294,6 +294,17 @@ def test_parts_write_a_partitioned_parquet_world(tmp_path):
         simulate_world(tmp_path / "x", parts=2, progress=False)
 
 
+def test_scale_is_limited_per_part_so_a_100m_world_can_be_written_in_parts(tmp_path):
+    # one world is built in memory up to scale 100; a partitioned world may be 100 per part
+    with pytest.raises(SimulationError, match=r"--scale must be a number in \(0, 100\], got 101"):
+        simulate_world(tmp_path / "a", scale=101, fmt="parquet", progress=False)
+    with pytest.raises(SimulationError, match=r"\(0, 200\] \(100 per part, 2 parts\), got 201"):
+        simulate_world(tmp_path / "b", scale=201, fmt="parquet", parts=2, progress=False)
+    with pytest.raises(SimulationError, match="--parts must be a positive integer"):
+        simulate_world(tmp_path / "c", scale=1, fmt="parquet", parts=0, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()   # checked before anything is written
+
+
 def test_parquet_holds_the_same_world_typed(tiny, tmp_path):
     d, s = tiny
     p = simulate_world(tmp_path, seed=7, scale=0.02, fmt="parquet", progress=False)

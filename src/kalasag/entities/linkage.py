@@ -84,15 +84,16 @@ def _settings(config: EntitiesConfig):
             cl.ExactMatch("country"),
         ],
         # candidate pairs grow with the square of the largest block: only tight rules here
-        # (a shared phone, the same name words in one country, one account id on both sides)
+        # (a shared phone, the same name words in one country — in one region too where that block
+        # is large: records.with_name_block —, one account id on both sides)
         blocking_rules_to_generate_predictions=[
             block_on("phone_e164"),
-            block_on("name_sig", "country"),
+            block_on("name_block"),
             block_on("account_id"),
         ],
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
-        additional_columns_to_retain=["account_id", "side", "surname_core"],
+        additional_columns_to_retain=["account_id", "side", "surname_core", "name_block"],
     )
 
 
@@ -193,7 +194,7 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
         block_on("phone_e164"), max_pairs=config.u_max_pairs
     ))
     train("EM on name blocks", lambda: linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("name_sig", "country"), max_pairs=config.u_max_pairs
+        block_on("name_block"), max_pairs=config.u_max_pairs
     ))
     model = linker.misc.save_model_to_json()
     if not model.get("probability_two_random_records_match"):

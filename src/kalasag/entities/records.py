@@ -22,6 +22,7 @@ from kalasag.entities.phones import phone_frame
 RECORD_COLUMNS = (
     "unique_id", "account_id", "side", "name_norm", "name_sig", "given_tokens", "given_initial",
     "surname", "surname_core", "phone_e164", "phone_shared_line", "region", "country", "n_transfers",
+    "name_block",
 )
 
 
@@ -115,4 +116,26 @@ def account_records(engine: Engine, transfers: ir.Table, config: EntitiesConfig)
         country=r.country,
         n_transfers=r.n_transfers,
     )
-    return engine.materialize(out)
+    return engine.materialize(with_name_block(out, config.max_name_block))
+
+
+def with_name_block(records: ir.Table, max_block: int) -> ir.Table:
+    """`records` with `name_block`, the key Splink's name blocking rule compares: the name words and
+    the country; for a block of more than `max_block` records, the name words, the country and the
+    region; NULL (no name block) where that is still too large or the region is unknown (0 = no cap).
+
+    A block of n records costs n(n − 1)/2 candidate pairs, so the pairs of the plain rule grow with
+    the square of the number of accounts that share a common name: 0.7 million at 1M transfers,
+    ~270 million at 20M, billions at 100M (docs/benchmarks.md). In a block that large the name
+    alone is common, and its pairs are compared through their phone (their own blocking rule) or,
+    for receivers, within their region."""
+    key = records.name_sig + "|" + records.country
+    if not max_block:
+        return records.mutate(name_block=key)
+    refined = key + "|" + records.region
+    n_key = records.filter(key.notnull()).group_by(_nb=key).aggregate(_nk=ibis._.count())
+    n_ref = records.filter(refined.notnull()).group_by(_nr=refined).aggregate(_nr_n=ibis._.count())
+    t = records.mutate(_nb=key, _nr=refined)
+    t = t.left_join(n_key, "_nb").drop("_nb_right").left_join(n_ref, "_nr").drop("_nr_right")
+    block = ibis.cases((t._nk <= max_block, t._nb), (t._nr_n <= max_block, t._nr), else_=ibis.null("string"))
+    return t.select(*records.columns, name_block=block)

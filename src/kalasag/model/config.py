@@ -111,6 +111,7 @@ class EntitiesConfig(_Strict):
     deterministic_phone_links: bool = True
     deterministic_before_threshold: bool = False
     max_accounts_per_phone: int = Field(ge=2)
+    max_name_block: int = Field(default=0, ge=0)
     region_aliases: dict[str, str] = Field(default_factory=dict)
     household_shared_phone: bool = True
     household_surname_region_min_shared: int = Field(ge=0)

@@ -97,11 +97,18 @@ class _Phases:
             self.progress.__exit__(*exc)
 
 
-def _check(out_dir, seed, scale, fmt, start, months, inject_errors) -> None:
+# one world (or one part of a partitioned world) is built in memory: at most scale 100 (≈ 30M transfers)
+MAX_SCALE_PER_PART = 100.0
+
+
+def _check(out_dir, seed, scale, fmt, start, months, inject_errors, parts=1) -> None:
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SimulationError(f"--seed must be a non-negative integer, got {seed!r}")
-    if not (isinstance(scale, (int, float)) and 0 < scale <= 100):
-        raise SimulationError(f"--scale must be a number in (0, 100], got {scale!r}")
+    if not isinstance(parts, int) or parts < 1:
+        raise SimulationError(f"--parts must be a positive integer, got {parts!r}")
+    if not (isinstance(scale, (int, float)) and 0 < scale <= MAX_SCALE_PER_PART * parts):
+        limit = "(0, 100]" if parts == 1 else f"(0, {MAX_SCALE_PER_PART * parts:g}] (100 per part, {parts} parts)"
+        raise SimulationError(f"--scale must be a number in {limit}, got {scale!r}")
     if fmt not in FORMATS:
         raise SimulationError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not isinstance(months, int) or not 1 <= months <= 60:
@@ -146,9 +153,7 @@ def simulate_world(out_dir, *, seed: int = 0, scale: float = 1.0, fmt: str = "cs
     `parts` > 1 (Parquet only, for benchmarks at 10M-100M transfers) builds that many independent
     sub-worlds of scale/parts each, in bounded memory, into `transfers/part-NNNNN.parquet`.
     """
-    _check(out_dir, seed, scale, fmt, start, months, inject_errors)
-    if not isinstance(parts, int) or parts < 1:
-        raise SimulationError(f"--parts must be a positive integer, got {parts!r}")
+    _check(out_dir, seed, scale, fmt, start, months, inject_errors, parts)
     if parts > 1 and fmt != "parquet":
         raise SimulationError("--parts needs --format parquet (a partitioned Parquet directory)")
     regime_name, params = resolve_regime(regime)
