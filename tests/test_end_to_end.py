@@ -121,6 +121,8 @@ def test_console_script_error_is_one_line(tmp_path):
         (["scan", "README.md", "--out", "o", "--now", "yesterday"], "--now"),
         (["scan", "README.md", "--out", "o", "--memory-limit", "lots"], "--memory-limit: 'lots' is not a memory size"),
         (["scan", "README.md", "--out", "o", "--engine", "spark", "--memory-limit", "4GB"], "--memory-limit applies to"),
+        (["scan", "README.md", "--out", "o", "--temp-dir", "/nonexistent-spill"], "--temp-dir: /nonexistent-spill is not an existing directory"),
+        (["scan", "README.md", "--out", "o", "--engine", "spark", "--temp-dir", "."], "--temp-dir applies to the duckdb engine"),
     ],
 )
 def test_cli_errors_exit_non_zero_with_a_message(args, needle, tmp_path, monkeypatch):

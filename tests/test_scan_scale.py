@@ -125,3 +125,56 @@ def test_duckdb_memory_cap_default_option_and_environment(monkeypatch: pytest.Mo
         connect(threads=1)
     with pytest.raises(EngineError, match="below 128 MiB"):
         parse_memory_limit("64MB")
+
+
+def test_spill_directory_option_environment_and_default(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """DuckDB spills into kalasag-duckdb-<pid> under --temp-dir, else $KALASAG_TEMP_DIR, else the
+    system's temporary directory; a spilling table lands there; bad parents are one-line errors."""
+    import os
+    import tempfile
+
+    from kalasag.engine import EngineError
+
+    def setting(eng) -> str:
+        return eng.duckdb.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+
+    monkeypatch.delenv("KALASAG_TEMP_DIR", raising=False)
+    eng = connect(threads=1)
+    assert eng.temp_directory == setting(eng) == os.path.join(tempfile.gettempdir(), f"kalasag-duckdb-{os.getpid()}")
+    eng.close()
+    (tmp_path / "env").mkdir()
+    monkeypatch.setenv("KALASAG_TEMP_DIR", str(tmp_path / "env"))
+    assert connect(threads=1).temp_directory == str(tmp_path / "env" / f"kalasag-duckdb-{os.getpid()}")
+    (tmp_path / "opt").mkdir()
+    eng = connect(threads=1, memory_limit="128MiB", temp_directory=tmp_path / "opt")   # the option wins
+    spill = tmp_path / "opt" / f"kalasag-duckdb-{os.getpid()}"
+    assert eng.temp_directory == setting(eng) == str(spill)
+    # a table several times the cap spills into that folder
+    eng.duckdb.execute("CREATE TEMP TABLE big AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(4000000)")
+    assert spill.is_dir() and sum(f.stat().st_size for f in spill.iterdir()) > 10 * 2**20
+    eng.duckdb.execute("DROP TABLE big")
+    monkeypatch.setenv("KALASAG_TEMP_DIR", str(tmp_path / "missing"))
+    with pytest.raises(EngineError, match="KALASAG_TEMP_DIR: .*missing is not an existing directory"):
+        connect(threads=1)
+
+
+def test_running_out_of_memory_or_spill_space_is_a_one_line_user_error(tmp_path) -> None:
+    """DuckDB's out-of-memory error (here: its spill folder limited to 32 MB) is not a bug: the CLI
+    says what ran out and which options to change, in one line, exit 2."""
+    import typer
+
+    from kalasag.cli.errors import USER_ERROR, friendly
+    from kalasag.engine import resource_error
+
+    eng = connect(threads=1, memory_limit="128MiB", temp_directory=tmp_path)
+    eng.duckdb.execute("SET max_temp_directory_size = '32MB'")
+
+    @friendly
+    def job() -> None:
+        eng.duckdb.execute("CREATE TEMP TABLE big AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(8000000)")
+
+    with pytest.raises(typer.Exit) as e:
+        job()
+    assert e.value.exit_code == USER_ERROR
+    assert resource_error(ValueError("a bug")) is None          # anything else stays an internal error
+    assert resource_error(OSError(28, "No space left on device")).startswith("out of memory or temporary disk space")

@@ -56,6 +56,7 @@ def scan(
     engine: Annotated[str, typer.Option(help="Execution engine: duckdb (embedded, default) or spark.")] = "duckdb",
     spark_master: Annotated[Optional[str], typer.Option("--spark-master", help="Spark master URL (local[4], spark://host:7077, yarn) or Spark Connect sc://host:15002; default local[2] (docs/scale.md).")] = None,
     memory_limit: Annotated[Optional[str], typer.Option("--memory-limit", help="DuckDB's memory cap (e.g. 6GB); larger intermediates spill to disk. Default: $KALASAG_MEMORY_LIMIT, else 25% of RAM.")] = None,
+    temp_dir: Annotated[Optional[Path], typer.Option("--temp-dir", help="Directory DuckDB spills to (a large scan needs tens of GB). Default: $KALASAG_TEMP_DIR, else the system's temporary directory.")] = None,
     now: Annotated[Optional[str], typer.Option(help="Clock for the future-timestamp check (ISO 8601); default: now.")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Ground-truth labels.csv: evaluate in the same run and show the metrics in the report.")] = None,
     watchlist: Annotated[Optional[Path], typer.Option(help="CSV of known subjects from earlier cases (account_id, name, phone) for I-23.")] = None,
@@ -74,7 +75,7 @@ def scan(
 
     if spark_master and engine != "spark":
         fail("--spark-master needs --engine spark")
-    eng = connect(engine, spark_master=spark_master, memory_limit=memory_limit)
+    eng = connect(engine, spark_master=spark_master, memory_limit=memory_limit, temp_directory=temp_dir)
     result = run_scan(
         input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=eng, now=_parse_now(now),
         quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist, model=model,

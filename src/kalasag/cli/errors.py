@@ -63,6 +63,12 @@ def friendly(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
             if os.environ.get("KALASAG_DEBUG"):
                 raise
+            from kalasag.engine import resource_error
+
+            lack = resource_error(exc)
+            if lack is not None:  # not a bug: the machine's memory or disk (docs/scale.md)
+                err.print(f"[red]error:[/red] {lack}")
+                raise typer.Exit(USER_ERROR) from None
             err.print(
                 f"[red]internal error:[/red] {exc.__class__.__name__}: {one_line(exc)} "
                 "(set KALASAG_DEBUG=1 for the traceback, and please report it)"

@@ -56,6 +56,38 @@ class EngineError(RuntimeError):
     """The engine could not start or execute (one-line message)."""
 
 
+def spill_directory(parent: str | os.PathLike[str] | None = None) -> str:
+    """Where DuckDB spills what does not fit under its memory cap: a `kalasag-duckdb-<pid>` folder
+    in `parent` (`--temp-dir`), else in `$KALASAG_TEMP_DIR`, else in the system's temporary
+    directory. A scan of 100M transfers needs tens of GB there (docs/scale.md), so it may have to be
+    on another disk than /tmp. A parent that is not an existing, writable directory is a one-line
+    EngineError."""
+    where = "--temp-dir" if parent else "KALASAG_TEMP_DIR"
+    parent = parent or os.environ.get("KALASAG_TEMP_DIR") or None
+    if parent is None:
+        return os.path.join(tempfile.gettempdir(), f"kalasag-duckdb-{os.getpid()}")
+    path = Path(parent).expanduser()
+    if not path.is_dir():
+        raise EngineError(f"{where}: {path} is not an existing directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise EngineError(f"{where}: {path} is not writable")
+    return str(path / f"kalasag-duckdb-{os.getpid()}")
+
+
+def resource_error(exc: BaseException) -> str | None:
+    """One line for a failure that is a lack of memory or of temporary disk space, not a bug (None
+    otherwise): DuckDB's out-of-memory error (its cap, or the spill directory's disk, is full) or
+    an I/O error 'No space left on device'. The advice names the two levers."""
+    import duckdb
+
+    text = str(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException) or "No space left on device" in text:
+        first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else exc.__class__.__name__
+        return (f"out of memory or temporary disk space ({first}): raise --memory-limit, or point --temp-dir "
+                "(or KALASAG_TEMP_DIR) at a disk with more free space (docs/scale.md)")
+    return None
+
+
 class Engine:
     """A connected Ibis backend plus the file I/O Kalasag needs."""
 
@@ -82,13 +114,17 @@ class Engine:
             # cap it and let large intermediates spill to disk instead.
             self.memory_limit = parse_memory_limit(memory_limit) if memory_limit else default_memory_limit()
             config["memory_limit"] = self.memory_limit
-            config["temp_directory"] = temp_directory or os.path.join(tempfile.gettempdir(), f"kalasag-duckdb-{os.getpid()}")
+            self.temp_directory = spill_directory(temp_directory)
+            config["temp_directory"] = self.temp_directory
             self.con = ibis.duckdb.connect(**config)
         else:
             if memory_limit:
                 raise EngineError("--memory-limit applies to the duckdb engine; give Spark its memory with "
                                   "spark.driver.memory / spark.executor.memory (docs/scale.md)")
+            if temp_directory:
+                raise EngineError("--temp-dir applies to the duckdb engine; Spark spills to spark.local.dir (docs/scale.md)")
             self.memory_limit = None
+            self.temp_directory = None
             self._spark = _spark_session(spark_master, spark_conf)
             self.con = ibis.pyspark.connect(self._spark)
             self._reliable_checkpoints = bool(self._spark.conf.get("spark.checkpoint.dir", None))

@@ -220,6 +220,7 @@ def scan(
             "out_dir": str(out),
             "engine": eng.kind,
             "memory_limit": getattr(eng, "memory_limit", None),   # DuckDB's cap (None: Spark's own settings)
+            "temp_directory": getattr(eng, "temp_directory", None),   # where DuckDB spilled (None: Spark)
             "started": started.isoformat(),
             "counts": {
                 "rows_in": ing.rows_in,
