@@ -238,7 +238,9 @@ def ingest(
             raise InputError(f"{path}: {what}")
         sources, notes = resolve_columns(path, raw.columns, mapping, cfg.default_mapping)
         fx_rates, fx_ranges = _fx_tables(engine, fx)
-        scratch += [fx_rates, fx_ranges]
+        known_currencies = engine.from_records(pd.DataFrame({"code": sorted(currency_codes())}))
+        known_countries = engine.from_records(pd.DataFrame({"code": sorted(country_codes())}))
+        scratch += [fx_rates, fx_ranges, known_currencies, known_countries]
         checked_expr = build_checked(
             raw.table,
             sources,
@@ -249,8 +251,8 @@ def ingest(
             tolerance_minutes=cfg.future_tolerance_minutes,
             fx_rates=fx_rates,
             fx_ranges=fx_ranges,
-            currencies=currency_codes(),
-            countries=country_codes(),
+            currencies=known_currencies,
+            countries=known_countries,
         )
         try:
             checked_all = engine.materialize(checked_expr)

@@ -139,8 +139,8 @@ def build_checked(
     tolerance_minutes: int,
     fx_rates: ir.Table,
     fx_ranges: ir.Table,
-    currencies: frozenset[str],
-    countries: frozenset[str],
+    currencies: ir.Table,
+    countries: ir.Table,
 ) -> ir.Table:
     """One row per input row: ROW, the canonical columns, derived columns, REASON, DETAIL, FX_SHIFT.
 
@@ -148,7 +148,8 @@ def build_checked(
 
     `sources` maps each canonical column to its column in `raw` (None: absent, all NULL).
     `fx_rates` has (fx_currency, fx_month, fx_rate); `fx_ranges` (fx_currency, fx_first, fx_last);
-    months are integers year * 12 + month - 1.
+    months are integers year * 12 + month - 1. `currencies` and `countries` are tables of the known
+    codes (one string column, `code`).
     """
     cols: dict[str, ir.Value] = {ROW: raw[ROW]}
     for name in COLUMN_NAMES:
@@ -197,9 +198,10 @@ def build_checked(
 
     # code lists as joins: `x IN (249 literals)` costs DuckDB about 0.1 µs per row and test, a probe
     # of a small hash table a fraction of that (ingest of 1M transfers: docs/benchmarks.md, "Session 10")
+    # (tables registered by the engine, not ibis memtables: the Spark engine runs compiled SQL)
     for col, codes in (("sender_country", countries), ("receiver_country", countries), ("currency", currencies)):
         key = P + "known_" + col
-        ref = ibis.memtable({key: sorted(codes)}, schema={key: "string"})
+        ref = codes.select(**{key: codes.code})
         j = j.left_join(ref, j[col] == ref[key]).select(j, **{key: ref[key].notnull()})
 
     j = barrier(j)
