@@ -4,7 +4,8 @@
 
 For each size it simulates a world once (cached under bench/out/), then runs `kalasag scan` in a
 child process (no report, quiet) and records wall time, transfers/second and the child's peak RSS.
-It also times a plain DuckDB `GROUP BY sender_id` over the same file — the floor no scan can beat.
+It also times a plain DuckDB `GROUP BY sender_id` over the same file — the floor no scan can beat —
+and samples the size of the scan's DuckDB spill folder (`--temp-dir`, default the system's).
 Results are appended as JSON lines to bench/out/scan_throughput.jsonl and printed as a markdown row.
 """
 
@@ -17,6 +18,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,17 +40,37 @@ def world(n: int, fmt: str) -> Path:
     return target
 
 
-def child_run(cmd: list[str]) -> tuple[float, float, float]:
-    """Run a command, return (seconds, peak RSS of that child in MiB, CPU seconds of that child).
-    CPU seconds (user + system) say more than wall time on a machine shared with other jobs."""
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:  # DuckDB removes spill files while we count
+                pass
+    return total
+
+
+def child_run(cmd: list[str], spill_parent: Path) -> tuple[float, float, float, float]:
+    """Run a command, return (seconds, peak RSS of that child in MiB, CPU seconds of that child,
+    peak size of its DuckDB spill folder in MiB, sampled every 2 s). CPU seconds (user + system)
+    say more than wall time on a machine shared with other jobs; the spill folder
+    (`kalasag-duckdb-<pid>` under `--temp-dir`) is what fills a disk at 100M transfers."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    spill = spill_parent / f"kalasag-duckdb-{proc.pid}"
+    peak_spill = 0
+    while proc.poll() is None:
+        peak_spill = max(peak_spill, _tree_bytes(spill))
+        time.sleep(2)
     secs = time.perf_counter() - t0
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run sizes in increasing order
-    return secs, max(r1.ru_maxrss, r0.ru_maxrss) / 1024, cpu
+    return secs, max(r1.ru_maxrss, r0.ru_maxrss) / 1024, cpu, peak_spill / 2**20
 
 
 def groupby_floor(path: Path) -> float:
@@ -66,17 +88,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--format", default="parquet", choices=["parquet", "csv.gz"])
+    ap.add_argument("--temp-dir", type=Path, default=Path(tempfile.gettempdir()),
+                    help="passed to kalasag scan --temp-dir: where DuckDB spills (tens of GB at 100M)")
     args = ap.parse_args()
     for n in sorted(args.sizes):
         path = world(n, args.format)
         rows = int(json.loads((path.parent / "world.json").read_text())["n_transfers"])
         out = ROOT / "bench" / "out" / f"run-{n}"
         load = os.getloadavg()[0]
-        secs, peak, cpu = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report"])
+        secs, peak, cpu, spill = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report",
+                                            "--temp-dir", str(args.temp_dir)], args.temp_dir)
         floor = groupby_floor(path)
         rec = {
             "transfers": rows, "format": args.format, "seconds": round(secs, 1), "transfers_per_s": round(rows / secs),
-            "peak_rss_mib": round(peak), "cpu_s": round(cpu, 1), "load_avg_1min_before": round(load, 2),
+            "peak_rss_mib": round(peak), "peak_spill_mib": round(spill), "cpu_s": round(cpu, 1), "load_avg_1min_before": round(load, 2),
             "load_avg_1min_after": round(os.getloadavg()[0], 2), "groupby_floor_s": round(floor, 2), "ratio_to_floor": round(secs / floor, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"),
@@ -84,7 +109,7 @@ def main() -> None:
         (ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
         with (ROOT / "bench" / "out" / "scan_throughput.jsonl").open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
-        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {cpu:.0f} s | {floor:.2f} s | {secs / floor:.1f}× |")
+        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {spill:,.0f} MiB | {cpu:.0f} s | {floor:.2f} s | {secs / floor:.1f}× |")
 
 
 if __name__ == "__main__":
