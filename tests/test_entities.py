@@ -153,15 +153,22 @@ def test_config_is_validated() -> None:
         load_config(overrides={"entities": {"alert_score": "mean"}})
 
 
-def test_simulated_world_meets_the_precision_target(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def world11(tmp_path_factory):
+    """A small simulated world (seed 11, scale 0.05), ingested once: (its folder, engine, ingest)."""
     from kalasag.simulate import simulate_world
 
-    simulate_world(tmp_path, seed=11, scale=0.05, progress=False)
+    d = tmp_path_factory.mktemp("world11")
+    simulate_world(d, seed=11, scale=0.05, progress=False)
     eng = connect(threads=1)
+    return d, eng, ingest.ingest(eng, d / "transfers.csv.gz", config=load_config())
+
+
+def test_simulated_world_meets_the_precision_target(world11) -> None:
+    d, eng, ing = world11
     config = load_config()
-    ing = ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=config)
     res = resolve(eng, ing.transfers, config)
-    ev = entity_metrics(eng.fetch(res.entities), pd.read_csv(tmp_path / "labels.csv", dtype=str))
+    ev = entity_metrics(eng.fetch(res.entities), pd.read_csv(d / "labels.csv", dtype=str))
     assert ev["records_labelled"] == ev["records"] == eng.count(res.entities)
     assert ev["link_pairs_true"] > 20
     assert ev["link_precision"] >= 0.95
@@ -448,17 +455,13 @@ def test_name_blocks_larger_than_the_cap_are_split_by_region_or_left_to_the_phon
                          "u6": None, "u7": "rey ong|PH", "u8": None}
 
 
-def test_capping_the_name_blocks_keeps_every_link_of_a_simulated_world(tmp_path: Path) -> None:
-    # docs/entities.md: pairs that share only a common name never reach match_threshold; a cap of
-    # 100 records changes no link of a 1M world (docs/benchmarks.md). Here a small world, with a cap
-    # of 2 that halves the candidate pairs of the name blocks
+def test_capping_the_name_blocks_keeps_every_link_of_a_simulated_world(world11) -> None:
+    # docs/entities.md, Blocking: pairs that share only a common name rarely reach match_threshold
+    # (at 10M transfers a cap of 100 records removes 10 of 54,445 links). Here a small world, whose
+    # links are all deterministic, with a cap of 2 that halves the candidate pairs of the name blocks
     import ibis
 
-    from kalasag.simulate import simulate_world
-
-    simulate_world(tmp_path, seed=11, scale=0.05, progress=False)
-    eng = connect(threads=1)
-    ing = ingest.ingest(eng, tmp_path / "transfers.csv.gz", config=load_config())
+    _, eng, ing = world11
 
     def run(cap: int):
         res = resolve(eng, ing.transfers, load_config(overrides={"entities": {"max_name_block": cap}}))
