@@ -51,18 +51,28 @@ def _tree_bytes(path: Path) -> int:
     return total
 
 
-def child_run(cmd: list[str], spill_parent: Path) -> tuple[float, float, float, float]:
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def child_run(cmd: list[str], spill_parent: Path) -> tuple[float, float, float, float, float, float]:
     """Run a command, return (seconds, peak RSS of that child in MiB, CPU seconds of that child,
-    peak size of its DuckDB spill folder in MiB, sampled every 2 s). CPU seconds (user + system)
-    say more than wall time on a machine shared with other jobs; the spill folder
-    (`kalasag-duckdb-<pid>` under `--temp-dir`) is what fills a disk at 100M transfers."""
+    and in MiB, sampled every 2 s: the peak size of its DuckDB spill folder, of its work database
+    files, and of both together). CPU seconds (user + system) say more than wall time on a machine
+    shared with other jobs; the spill folder (`kalasag-duckdb-<pid>` under `--temp-dir`) and the
+    work database beside it (`kalasag-duckdb-<pid>-<n>.duckdb`) are what fill a disk at 100M."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     spill = spill_parent / f"kalasag-duckdb-{proc.pid}"
-    peak_spill = 0
+    peak_spill = peak_work = peak_disk = 0
     while proc.poll() is None:
-        peak_spill = max(peak_spill, _tree_bytes(spill))
+        s = _tree_bytes(spill)
+        w = sum(_size(f) for f in spill_parent.glob(f"kalasag-duckdb-{proc.pid}-*.duckdb*"))
+        peak_spill, peak_work, peak_disk = max(peak_spill, s), max(peak_work, w), max(peak_disk, s + w)
         time.sleep(2)
     secs = time.perf_counter() - t0
     if proc.returncode:
@@ -70,7 +80,7 @@ def child_run(cmd: list[str], spill_parent: Path) -> tuple[float, float, float, 
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run sizes in increasing order
-    return secs, max(r1.ru_maxrss, r0.ru_maxrss) / 1024, cpu, peak_spill / 2**20
+    return secs, max(r1.ru_maxrss, r0.ru_maxrss) / 1024, cpu, peak_spill / 2**20, peak_work / 2**20, peak_disk / 2**20
 
 
 def groupby_floor(path: Path) -> float:
@@ -96,12 +106,12 @@ def main() -> None:
         rows = int(json.loads((path.parent / "world.json").read_text())["n_transfers"])
         out = ROOT / "bench" / "out" / f"run-{n}"
         load = os.getloadavg()[0]
-        secs, peak, cpu, spill = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report",
+        secs, peak, cpu, spill, work, disk = child_run([str(BIN / "kalasag"), "scan", str(path), "--out", str(out), "--quiet", "--no-report",
                                             "--temp-dir", str(args.temp_dir)], args.temp_dir)
         floor = groupby_floor(path)
         rec = {
             "transfers": rows, "format": args.format, "seconds": round(secs, 1), "transfers_per_s": round(rows / secs),
-            "peak_rss_mib": round(peak), "peak_spill_mib": round(spill), "cpu_s": round(cpu, 1), "load_avg_1min_before": round(load, 2),
+            "peak_rss_mib": round(peak), "peak_spill_mib": round(spill), "peak_work_db_mib": round(work), "peak_temp_disk_mib": round(disk), "cpu_s": round(cpu, 1), "load_avg_1min_before": round(load, 2),
             "load_avg_1min_after": round(os.getloadavg()[0], 2), "groupby_floor_s": round(floor, 2), "ratio_to_floor": round(secs / floor, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"),
@@ -109,7 +119,7 @@ def main() -> None:
         (ROOT / "bench" / "out").mkdir(parents=True, exist_ok=True)
         with (ROOT / "bench" / "out" / "scan_throughput.jsonl").open("a") as fh:
             fh.write(json.dumps(rec) + "\n")
-        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {spill:,.0f} MiB | {cpu:.0f} s | {floor:.2f} s | {secs / floor:.1f}× |")
+        print(f"| {rows:,} | {args.format} | {secs:.1f} s | {rows / secs:,.0f} | {peak:,.0f} MiB | {spill:,.0f} MiB | {work:,.0f} MiB | {disk:,.0f} MiB | {cpu:.0f} s | {floor:.2f} s | {secs / floor:.1f}× |")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def quarantine(engine, result) -> pd.DataFrame:
 
 
 def transfers(engine, result) -> pd.DataFrame:
-    return engine.fetch(result.transfers)
+    # in input order: the table itself is not sorted (row_number holds the order)
+    return engine.fetch(result.transfers.order_by("row_number"))
 
 
 # ---- one test per quarantine reason ---------------------------------------------------------

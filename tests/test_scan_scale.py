@@ -8,7 +8,7 @@ import pytest
 from kalasag.engine import connect
 from kalasag.entities import phones
 from kalasag.entities.phones import classify_phone, phone_frame
-from kalasag.entities.records import account_records
+from kalasag.entities.records import account_records, phone_lookup
 from kalasag.model import load_config
 from kalasag.pipeline.progress import Stages
 
@@ -178,3 +178,60 @@ def test_running_out_of_memory_or_spill_space_is_a_one_line_user_error(tmp_path)
     assert e.value.exit_code == USER_ERROR
     assert resource_error(ValueError("a bug")) is None          # anything else stays an internal error
     assert resource_error(OSError(28, "No space left on device")).startswith("out of memory or temporary disk space")
+
+
+def test_phone_lookup_in_batches_gives_the_one_batch_answers() -> None:
+    """Batches are hash classes of the raw text: every pair lands in exactly one, with its own answer."""
+    raw = ["0917 123 4567", "+63 917 123 4567", "09171234567", "(02) 8123 4567", "0412 345 678", "not a phone",
+           "1234", "+44 20 7946 0958", "0917-555-0199", "+1 415 555 2671"]
+    pairs = pd.DataFrame({"phone_raw": raw * 2, "country": ["PH"] * len(raw) + ["AU"] * len(raw)})
+    eng = connect("duckdb")
+    t = eng.from_records(pairs)
+    cfg = load_config(None).entities
+
+    def read(batch: int) -> pd.DataFrame:
+        out = eng.fetch(phone_lookup(eng, t, cfg, batch=batch))
+        return out.sort_values(["phone_raw", "country"]).reset_index(drop=True)
+    one, many = read(1_000), read(3)
+    assert len(one) == len(pairs) and len(many) == len(pairs)  # 7 batches: no pair lost or doubled
+    pd.testing.assert_frame_equal(one, many)
+    expected = phone_frame(pairs)
+    got = {k: (v if isinstance(v, str) else None) for k, v in zip(zip(many.phone_raw, many.country), many.phone_e164)}
+    assert {(r, c): e for r, c, e in zip(expected.phone_raw, expected.country, expected.phone_e164)} == got
+    assert got[("0917 123 4567", "PH")] == "+639171234567"
+
+
+def test_work_tables_are_compressed_in_a_file_beside_the_spill_folder_and_removed_at_close(tmp_path) -> None:
+    """materialize() writes to the engine's work database file (compressed), not to an in-memory
+    temporary table that spills uncompressed; the file goes at close() or when the engine is collected."""
+    import gc
+    import os
+
+    eng = connect(threads=1, memory_limit="128MiB", temp_directory=tmp_path)
+    work = eng.work_database
+    assert work is not None and os.path.dirname(work) == str(tmp_path)
+    assert os.path.basename(work).startswith(f"kalasag-duckdb-{os.getpid()}-") and work.endswith(".duckdb")
+    # 4M rows of 32-character text: 190+ MiB as text, several times the cap
+    eng.duckdb.execute("CREATE TEMP VIEW src AS SELECT range AS i, md5((range % 1000)::VARCHAR) AS s FROM range(4000000)")
+    big = eng.materialize(eng.con.table("src"))
+    where = eng.duckdb.execute(
+        "SELECT database_name, temporary FROM duckdb_tables() WHERE table_name = ?", [big.op().name]).fetchall()[0]
+    assert where == (os.path.basename(work).removesuffix(".duckdb"), False)
+    assert eng.native(big).count("*").fetchall()[0][0] == 4_000_000      # Splink's handle on it
+    eng.duckdb.execute("CHECKPOINT")
+    assert os.path.getsize(work) < 64 * 2**20            # compressed: the text as 1,000 distinct values
+    spill = tmp_path / f"kalasag-duckdb-{os.getpid()}"
+    assert not spill.exists() or sum(f.stat().st_size for f in spill.iterdir()) < 16 * 2**20
+    assert int(eng.scalar(big.s.nunique())) == 1000 and eng.count(big) == 4_000_000
+    small = eng.from_records(pd.DataFrame({"x": [1]}))
+    eng.drop(big, small)                                   # both kinds, by their qualified names
+    assert eng.duckdb.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
+    eng.close()
+    assert not os.path.exists(work) and not os.path.exists(work + ".wal")
+    other = connect(threads=1, temp_directory=tmp_path)
+    path = other.work_database
+    other.materialize(other.from_records(pd.DataFrame({"x": [1]})))
+    assert os.path.exists(path)
+    del other
+    gc.collect()
+    assert not os.path.exists(path)

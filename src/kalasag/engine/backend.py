@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,26 @@ def spill_directory(parent: str | os.PathLike[str] | None = None) -> str:
     return str(path / f"kalasag-duckdb-{os.getpid()}")
 
 
+def work_database(spill: str) -> str:
+    """The file that holds one DuckDB engine's work tables: beside its spill folder, named by the
+    process and the engine (`kalasag-duckdb-<pid>-<n>.duckdb`), removed when the engine closes.
+
+    Why a file and not memory: DuckDB compresses the tables of a database file (dictionary, FSST,
+    bit-packing), and writes large `CREATE TABLE … AS` results straight to it, while the temporary
+    tables of an in-memory database are kept, and spilled, uncompressed. Ingesting 10M transfers
+    under a 500 MB cap spilled 7.6 GB as temporary tables and keeps 1.7 GB in the file
+    (docs/benchmarks.md, "Session 11"), which is what lets 100M transfers run on one disk."""
+    return f"{spill}-{next(_names)}.duckdb"
+
+
+def _remove_work_files(path: str) -> None:
+    for name in (path, path + ".wal"):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
 def resource_error(exc: BaseException) -> str | None:
     """One line for a failure that is a lack of memory or of temporary disk space, not a bug (None
     otherwise): DuckDB's out-of-memory error (its cap, or the spill directory's disk, is full) or
@@ -116,7 +137,11 @@ class Engine:
             config["memory_limit"] = self.memory_limit
             self.temp_directory = spill_directory(temp_directory)
             config["temp_directory"] = self.temp_directory
-            self.con = ibis.duckdb.connect(**config)
+            self.work_database: str | None = work_database(self.temp_directory)
+            _remove_work_files(self.work_database)
+            self.con = ibis.duckdb.connect(database=self.work_database, **config)
+            # the file goes with the engine: at close(), or when the engine is garbage-collected
+            self._cleanup = weakref.finalize(self, _close_and_remove, self.con, self.work_database)
         else:
             if memory_limit:
                 raise EngineError("--memory-limit applies to the duckdb engine; give Spark its memory with "
@@ -125,6 +150,7 @@ class Engine:
                 raise EngineError("--temp-dir applies to the duckdb engine; Spark spills to spark.local.dir (docs/scale.md)")
             self.memory_limit = None
             self.temp_directory = None
+            self.work_database = None
             self._spark = _spark_session(spark_master, spark_conf)
             self.con = ibis.pyspark.connect(self._spark)
             self._reliable_checkpoints = bool(self._spark.conf.get("spark.checkpoint.dir", None))
@@ -179,7 +205,22 @@ class Engine:
                 raise _spark_error(exc) from exc
             df.createOrReplaceTempView(name)
             return self.con.table(name)
-        return self.con.create_table(name, expr, temp=True, overwrite=True)
+        # a table of the work database (compressed, written to its file), not a temporary table
+        # (kept and spilled uncompressed): see `work_database`
+        return self.con.create_table(name, expr, overwrite=True)
+
+    def drop(self, *tables: ir.Table) -> None:
+        """Drop tables made by `materialize` or `from_records` once nothing refers to them (frees
+        their memory, spill and work-database space). A table's `get_name()` is qualified
+        (`catalog.schema.name`), which `drop_table(name)` would take as one identifier."""
+        for t in tables:
+            op = t.op()
+            if self.kind == "spark":
+                self._spark.catalog.dropTempView(op.name)
+            else:
+                ns = op.namespace
+                self.con.drop_table(op.name, database=(ns.catalog, ns.database) if ns.catalog else ns.database,
+                                    force=True)
 
     def fetch(self, expr: ir.Expr, limit: int | None = None) -> pd.DataFrame:
         """Bring a *small* result to pandas (reports, explanations of alerted accounts)."""
@@ -191,9 +232,11 @@ class Engine:
         return self.con.execute(expr)
 
     def close(self) -> None:
-        """Stop the Spark session (DuckDB: nothing to do, the connection goes with the object)."""
+        """Stop the Spark session, or close DuckDB and remove its work database file."""
         if self.kind == "spark":
             self._spark.stop()
+        else:
+            self._cleanup()
 
     def count(self, expr: ir.Table) -> int:
         return int(self.con.execute(expr.count()))
@@ -216,6 +259,13 @@ class Engine:
         else:
             raise EngineError(f"{path}: can only write .parquet or .csv")
         return path
+
+
+def _close_and_remove(con: Any, path: str) -> None:
+    try:
+        con.disconnect()
+    finally:
+        _remove_work_files(path)
 
 
 class SparkDataError(EngineError):

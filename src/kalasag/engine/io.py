@@ -214,7 +214,8 @@ def _read_csv(engine: Engine, path: Path, fmt: str, *, delimiter: str | None, en
 
     def load(source: Path, options: list[str]) -> None:
         src = f"read_csv({_lit(str(source))}, {', '.join(options)})"
-        _run(con, f"CREATE OR REPLACE TEMP TABLE {_q(raw_name + '_p')} AS SELECT * FROM {src}")
+        # a table of the work database, compressed (a temporary table would be kept uncompressed)
+        _run(con, f"CREATE OR REPLACE TABLE {_q(raw_name + '_p')} AS SELECT * FROM {src}")
         # One row per rejected record (a record can carry several errors: keep the first).
         _run(
             con,

@@ -123,29 +123,53 @@ def _classify_keys(keys: list[tuple[str, str]], strict_regions: tuple[str, ...])
     return out
 
 
-def _classify_all(keys: list[tuple[str, str]], strict_regions: tuple[str, ...], workers: int | None) -> list[tuple[str | None, str]]:
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1 or len(keys) < PARALLEL_MIN_PAIRS:
-        return _classify_keys(keys, strict_regions)
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing
+class PhoneParser:
+    """Parses (phone, region) keys, in one spawned process per core once a call brings
+    PARALLEL_MIN_PAIRS keys or more. A context manager: the processes start at the first large call
+    and serve every later one (a scan parses its phones in batches), and stop at exit."""
 
-    size = -(-len(keys) // (workers * 4))
-    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
-    # "spawn": the parent holds engine threads (DuckDB, Spark), which a forked child must not inherit
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = pool.map(_classify_keys, chunks, [strict_regions] * len(chunks))
+    def __init__(self, strict_regions: tuple[str, ...] = ("PH",), workers: int | None = None) -> None:
+        self.strict_regions = tuple(strict_regions)
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        self._pool = None
+
+    def __enter__(self) -> PhoneParser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def classify(self, keys: list[tuple[str, str]]) -> list[tuple[str | None, str]]:
+        if self.workers <= 1 or len(keys) < PARALLEL_MIN_PAIRS:
+            return _classify_keys(keys, self.strict_regions)
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+            import multiprocessing
+
+            # "spawn": the parent holds engine threads (DuckDB, Spark), which a forked child must not inherit
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        size = -(-len(keys) // (self.workers * 4))
+        chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+        parts = self._pool.map(_classify_keys, chunks, [self.strict_regions] * len(chunks))
         return [r for part in parts for r in part]
 
 
 def phone_frame(pairs: pd.DataFrame, default_region: str = "PH", strict_regions: tuple[str, ...] = ("PH",),
-                *, workers: int | None = None) -> pd.DataFrame:
+                *, workers: int | None = None, parser: PhoneParser | None = None) -> pd.DataFrame:
     """Distinct (phone_raw, country) pairs → phone_raw, country, phone_e164, phone_status.
-    `workers`: processes that parse (None: one per core, when there are PARALLEL_MIN_PAIRS or more)."""
+    `workers`: processes that parse (None: one per core, when there are PARALLEL_MIN_PAIRS or more);
+    `parser`: a running PhoneParser to use instead (its strict regions and processes)."""
     keys = [(raw, country if isinstance(country, str) else default_region)
             for raw, country in zip(pairs["phone_raw"].tolist(), pairs["country"].tolist())]
     distinct = list(dict.fromkeys(keys))
-    done = dict(zip(distinct, _classify_all(distinct, tuple(strict_regions), workers)))
+    if parser is None:
+        with PhoneParser(tuple(strict_regions), workers) as own:
+            results = own.classify(distinct)
+    else:
+        results = parser.classify(distinct)
+    done = dict(zip(distinct, results))
     e164 = [done[k][0] for k in keys]
     status = [done[k][1] for k in keys]
     out = pairs[["phone_raw", "country"]].copy()

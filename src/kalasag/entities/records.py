@@ -17,7 +17,11 @@ from kalasag.indicators import names as N
 from kalasag.model import SIDES
 from kalasag.model.config import EntitiesConfig
 
-from kalasag.entities.phones import phone_frame
+from kalasag.entities.phones import PhoneParser, phone_frame
+
+# distinct (phone, country) pairs brought to Python at a time: about 0.3 GB of driver memory per
+# million; a 100M-transfer scan has ~16 million (docs/benchmarks.md, "Session 11")
+PHONE_BATCH = 1_000_000
 
 RECORD_COLUMNS = (
     "unique_id", "account_id", "side", "name_norm", "name_sig", "given_tokens", "given_initial",
@@ -60,6 +64,28 @@ def _mode(rows: ir.Table, col: str, out: str) -> ir.Table:
     return g.filter(g._rn == 0).select(*keys, **{out: g[col]})
 
 
+def phone_lookup(engine: Engine, pairs: ir.Table, config: EntitiesConfig, batch: int | None = None) -> ir.Table:
+    """Engine table (phone_raw, country, phone_e164) of the distinct pairs in `pairs`, parsed in
+    Python `batch` pairs at a time (default PHONE_BATCH): the batches are the pairs' hash classes,
+    so the driver holds one batch, never the whole list."""
+    pairs = engine.materialize(pairs)
+    n = engine.count(pairs)
+    k = max(1, -(-n // (batch or PHONE_BATCH)))
+    h = pairs.phone_raw.hash()
+    cls = ((h % k) + k) % k  # non-negative on every engine (Spark's hash is a signed int)
+    parts = []
+    with PhoneParser(tuple(config.phone_strict_regions)) as parser:
+        for i in range(k):
+            frame = engine.fetch(pairs if k == 1 else pairs.filter(cls == i))
+            lookup = phone_frame(frame, config.default_phone_region, parser=parser)
+            parts.append(engine.from_records(typed_records(lookup[["phone_raw", "country", "phone_e164"]])))
+    if k == 1:
+        return parts[0]
+    out = engine.materialize(ibis.union(*parts))
+    engine.drop(*parts, pairs)
+    return out
+
+
 def normalize_region(region: ir.StringValue, aliases: dict[str, str]) -> ir.StringValue:
     r = region.lower().re_replace(r"\s+", " ").strip().nullif("")
     return r.substitute(aliases, else_=r) if aliases else r
@@ -80,9 +106,7 @@ def account_records(engine: Engine, transfers: ir.Table, config: EntitiesConfig)
     name_mode = _mode(named, "n_norm", "name_norm")
 
     # phones: distinct (raw, country) → E.164 in Python, joined back
-    pairs = engine.fetch(rows.filter(rows.phone_raw.notnull()).select("phone_raw", "country").distinct())
-    lookup = phone_frame(pairs, config.default_phone_region, tuple(config.phone_strict_regions))
-    lk = engine.from_records(typed_records(lookup[["phone_raw", "country", "phone_e164"]]))
+    lk = phone_lookup(engine, rows.filter(rows.phone_raw.notnull()).select("phone_raw", "country").distinct(), config)
     phoned = rows.join(lk, ["phone_raw", "country"], how="left").select("account_id", "side", "phone_e164", "_w")
     phone_mode = _mode(phoned, "phone_e164", "phone_e164")
 

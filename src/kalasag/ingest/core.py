@@ -41,7 +41,7 @@ QUARANTINE_HEAD = ("row_number", "reason", "detail")
 class IngestResult:
     """What `ingest` made of one input file."""
 
-    transfers: ir.Table  # accepted rows: TRANSFER_COLUMNS + DERIVED_COLUMNS, materialized
+    transfers: ir.Table  # accepted rows: TRANSFER_COLUMNS + DERIVED_COLUMNS, materialized, in no set order (row_number)
     quarantine: ir.Table  # row_number, reason, detail, then the original row's fields (strings)
     rows_in: int
     accepted: int
@@ -266,7 +266,9 @@ def ingest(
         release(engine, raw)  # the quarantine holds the original fields it needs: free the raw read
         keep = [*COLUMN_NAMES, *(c.name for c in DERIVED_COLUMNS if c.name != "row_number")]
         ok = checked.filter(checked[REASON].isnull())
-        transfers = engine.materialize(ok.select(*keep, row_number=ok[ROW]).order_by("row_number"))
+        # not sorted by row_number: nothing downstream depends on the table's physical order, and
+        # sorting 100M wide rows spilled a further full copy (docs/benchmarks.md, "Session 11")
+        transfers = engine.materialize(ok.select(*keep, row_number=ok[ROW]))
         counts = engine.fetch(quarantine.group_by("reason").aggregate(n=quarantine.count()))
         reasons = {r: int(n) for r, n in zip(counts["reason"], counts["n"], strict=True)}
         reasons = {r: reasons[r] for r in QUARANTINE_REASONS if r in reasons}
@@ -279,8 +281,7 @@ def ingest(
         notes = raw.notes + notes + _fx_notes(engine, checked, fx_ranges)
     finally:
         release(engine, raw)  # transfers and quarantine are materialized: the raw read can go
-        for t in scratch:
-            engine.con.drop_table(t.get_name(), force=True)
+        engine.drop(*scratch)
     return IngestResult(
         transfers=transfers,
         quarantine=quarantine,
