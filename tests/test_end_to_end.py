@@ -54,6 +54,9 @@ def test_counts_reconcile_and_quarantine_has_reasons(world, run_dir):
     from kalasag.engine.backend import default_memory_limit
 
     assert run["engine"] == "duckdb" and run["memory_limit"] == default_memory_limit()   # the cap it ran with
+    # the work tables' file sat beside the spill folder, and is gone after the scan
+    work = run["work_database"]
+    assert work.startswith(run["temp_directory"] + "-") and work.endswith(".duckdb") and not Path(work).exists()
     c = run["counts"]
     assert c["rows_in"] == c["accepted"] + c["quarantined"]
     injected = json.loads((world / "world.json").read_text())["injected_errors"]

@@ -76,10 +76,13 @@ def scan(
     if spark_master and engine != "spark":
         fail("--spark-master needs --engine spark")
     eng = connect(engine, spark_master=spark_master, memory_limit=memory_limit, temp_directory=temp_dir)
-    result = run_scan(
-        input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=eng, now=_parse_now(now),
-        quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist, model=model,
-    )
+    try:
+        result = run_scan(
+            input, out_dir, config_path=config, mapping=mapping, fx=fx, engine=eng, now=_parse_now(now),
+            quiet=quiet, write_report=not no_report, labels=labels, watchlist=watchlist, model=model,
+        )
+    finally:
+        eng.close()   # DuckDB: its work database file goes now, whatever happened
     _print_run_summary(result.run, result.out_dir)
 
 

@@ -121,18 +121,21 @@ class Context:
         )
         t = t.mutate(watched=t.foreign & t.target)
 
-        # names → family names, relation per transfer, then per sender–receiver pair
+        # names → family names; the relation of a sender–receiver pair is the most related of its
+        # transfers' name combinations, computed on the distinct (pair, names) rows (2.5M for 10M
+        # transfers) and joined back once. Computing it per transfer and joining the aggregate back
+        # to the same per-transfer expression made DuckDB keep a full copy of that wide expression:
+        # at 100M transfers it spilled tens of GB (docs/benchmarks.md, "Session 11").
         sn = N.name_parts(t, "sender_name", "s", engine)
         rn = N.name_parts(t, "receiver_name", "r", engine)
-        j = t.left_join(sn, t.sender_name == sn.sender_name).left_join(rn, t.receiver_name == rn.receiver_name)
-        j = j.select(
-            *[j[c] for c in t.columns],
-            s_surname=j.s_surname, s_middle=j.s_middle, r_surname=j.r_surname, r_middle=j.r_middle,
-            receiver_key=j.r_key,
+        pn = t.select("sender_id", "receiver_id", "sender_name", "receiver_name").distinct()
+        pn = pn.left_join(sn, pn.sender_name == sn.sender_name).left_join(rn, pn.receiver_name == rn.receiver_name)
+        rel = N.related(pn.s_surname, pn.s_middle, pn.r_surname, pn.r_middle, p05.use_middle_name)
+        pair = engine.materialize(
+            pn.group_by(["sender_id", "receiver_id"]).aggregate(_pair_rel=rel.cast("int64").max())
         )
-        rel = N.related(j.s_surname, j.s_middle, j.r_surname, j.r_middle, p05.use_middle_name)
-        j = j.mutate(_rel=rel.cast("int64"))
-        pair = j.group_by(["sender_id", "receiver_id"]).aggregate(_pair_rel=j._rel.max())
+        j = t.left_join(rn, t.receiver_name == rn.receiver_name)
+        j = j.select(*[j[c] for c in t.columns], r_surname=j.r_surname, receiver_key=j.r_key)
         j = j.left_join(pair, [j.sender_id == pair.sender_id, j.receiver_id == pair.receiver_id])
         related, unrelated = pair_flags(j._pair_rel, p05.unknown_counts_as_unrelated)
         family = j.r_surname.fill_null("id:" + j.receiver_id.cast("string"))

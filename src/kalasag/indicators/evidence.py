@@ -86,12 +86,18 @@ def join_evidence(table: ir.Table, ind: Any, ev: ir.Table) -> ir.Table:
 
 def side_evidence(ctx: Context, side: str, progress: Progress | None = None, task: Any = None) -> ir.Table:
     out = _base(ctx, side)
+    parts = []
     for ind in for_side(side):
-        out = join_evidence(out, ind, ctx.engine.materialize(ind.evidence(ctx, side)))
+        parts.append(ctx.engine.materialize(ind.evidence(ctx, side)))
+        out = join_evidence(out, ind, parts[-1])
         if progress is not None:
             progress.advance(task)
     out = out.mutate(core_rule=core_rule(out, side))
-    return ctx.engine.materialize(out)
+    out = ctx.engine.materialize(out)
+    # the per-indicator tables are in `out` now: free their space (about 30 per side, one row per
+    # account each: GBs at 100M transfers)
+    ctx.engine.drop(*parts)
+    return out
 
 
 def compute_evidence(

@@ -221,6 +221,7 @@ def scan(
             "engine": eng.kind,
             "memory_limit": getattr(eng, "memory_limit", None),   # DuckDB's cap (None: Spark's own settings)
             "temp_directory": getattr(eng, "temp_directory", None),   # where DuckDB spilled (None: Spark)
+            "work_database": getattr(eng, "work_database", None),     # its work tables' file (removed at close)
             "started": started.isoformat(),
             "counts": {
                 "rows_in": ing.rows_in,
