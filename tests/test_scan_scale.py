@@ -235,3 +235,68 @@ def test_work_tables_are_compressed_in_a_file_beside_the_spill_folder_and_remove
     del other
     gc.collect()
     assert not os.path.exists(path)
+
+
+def test_leftovers_of_killed_scans_are_removed_when_an_engine_starts(tmp_path) -> None:
+    """A killed scan leaves its work database and spill folder behind (tens of GB at 100M): the next
+    engine in the same folder removes those of processes no longer running, and nothing else."""
+    import os
+    import subprocess
+
+    from kalasag.engine.backend import remove_leftovers
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                      # reaped: its pid names no running process
+    d = dead.pid
+    stale = [tmp_path / f"kalasag-duckdb-{d}-3.duckdb", tmp_path / f"kalasag-duckdb-{d}-3.duckdb.wal"]
+    spill = tmp_path / f"kalasag-duckdb-{d}"
+    spill.mkdir()
+    (spill / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"x" * 100)
+    mine = tmp_path / f"kalasag-duckdb-{os.getpid()}-99.duckdb"    # a running process's: kept
+    other = tmp_path / f"kalasag-duckdb-{d}-notes.txt"             # not a name the engine makes: kept
+    for f in [*stale, mine, other]:
+        f.write_bytes(b"x")
+    foreign = tmp_path / "kalasag-duckdb-1"                        # pid 1 always runs: kept
+    foreign.mkdir()
+    eng = connect(threads=1, temp_directory=tmp_path)
+    assert not any(p.exists() for p in stale) and not spill.exists()
+    assert mine.exists() and other.exists() and foreign.is_dir()
+    eng.close()
+    # a dead process's folder holding anything but DuckDB's spill files is left alone
+    keep = tmp_path / f"kalasag-duckdb-{d}"
+    keep.mkdir()
+    (keep / "report.html").write_text("not ours")
+    assert remove_leftovers(str(tmp_path)) == [] and keep.is_dir()
+
+
+def test_sorted_median_equals_duckdbs_median_aggregate() -> None:
+    """I-01's median through a sort (it spills) gives what DuckDB's median aggregate gives (which
+    does not spill: 30 GB and out of memory at 10M transfers under a 500 MB cap)."""
+    import numpy as np
+
+    from kalasag.indicators.transfer_pattern import sorted_median
+
+    eng = connect(threads=2)
+    hand = pd.DataFrame({
+        "account_id": ["odd"] * 3 + ["even"] * 4 + ["one"] + ["nulls"] * 3 + ["allnull"] * 2,
+        "amount_usd": [1.0, 3.0, 2.0, 10.0, 1.0, 3.0, 2.0, 5.0, None, 6.0, 4.0, None, None],
+    })
+    got = eng.fetch(sorted_median(eng.from_records(hand), "amount_usd", "m")).set_index("account_id")["m"].to_dict()
+    assert got == {"odd": 2.0, "even": 2.5, "one": 5.0, "nulls": 5.0}     # no row for an account with no value
+    rng = np.random.default_rng(7)
+    n = 20_000
+    rand = pd.DataFrame({"account_id": rng.integers(0, 3_000, n).astype(str),
+                         "amount_usd": np.round(rng.lognormal(4, 1.2, n), 2)})
+    t = eng.from_records(rand)
+    mine = eng.fetch(sorted_median(t, "amount_usd", "m")).set_index("account_id")["m"].sort_index()
+    ref = eng.fetch(t.group_by("account_id").aggregate(m=t.amount_usd.median())).set_index("account_id")["m"].sort_index()
+    assert len(mine) == len(ref) == rand["account_id"].nunique()
+    assert (mine.to_numpy() == ref.to_numpy()).all()                       # bit for bit
+    # and the stream form's median is the same bits
+    from sortedcontainers import SortedList
+
+    from kalasag.indicators.transfer_pattern import _median
+
+    by = rand.groupby("account_id")["amount_usd"]
+    stream = pd.Series({k: _median(SortedList(v.tolist())) for k, v in by}).sort_index()
+    assert (stream.to_numpy() == ref.to_numpy()).all()

@@ -87,6 +87,50 @@ def work_database(spill: str) -> str:
     return f"{spill}-{next(_names)}.duckdb"
 
 
+_LEFTOVER = re.compile(r"^kalasag-duckdb-(\d+)(?:-\d+\.duckdb(?:\.wal)?)?$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(parent: str) -> list[str]:
+    """Remove the work database files and spill folders that engines of processes no longer running
+    left in `parent` (a killed scan cannot clean up after itself; at 100M transfers that is tens
+    of GB). Only names this module makes are touched, and a spill folder only if it holds nothing
+    but DuckDB's `duckdb_temp*` files. Returns what was removed."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        m = _LEFTOVER.match(name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        path = os.path.join(parent, name)
+        try:
+            if os.path.isdir(path):
+                inside = os.listdir(path)
+                if any(not f.startswith("duckdb_temp") for f in inside):
+                    continue
+                for f in inside:
+                    os.unlink(os.path.join(path, f))
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+            removed.append(path)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    return removed
+
+
 def _remove_work_files(path: str) -> None:
     for name in (path, path + ".wal"):
         try:
@@ -138,6 +182,7 @@ class Engine:
             self.temp_directory = spill_directory(temp_directory)
             config["temp_directory"] = self.temp_directory
             self.work_database: str | None = work_database(self.temp_directory)
+            remove_leftovers(os.path.dirname(self.temp_directory))
             _remove_work_files(self.work_database)
             self.con = ibis.duckdb.connect(database=self.work_database, **config)
             # the file goes with the engine: at close(), or when the engine is garbage-collected

@@ -84,19 +84,29 @@ def join_evidence(table: ir.Table, ind: Any, ev: ir.Table) -> ir.Table:
     return j.select(*[j[c] for c in table.columns], **extra)
 
 
+JOIN_BATCH = 4  # indicator tables joined per materialization (see side_evidence)
+
+
 def side_evidence(ctx: Context, side: str, progress: Progress | None = None, task: Any = None) -> ir.Table:
+    eng = ctx.engine
     out = _base(ctx, side)
-    parts = []
+    parts: list[ir.Table] = []   # indicator tables not yet in a materialized `out`
+    done: ir.Table | None = None
     for ind in for_side(side):
-        parts.append(ctx.engine.materialize(ind.evidence(ctx, side)))
+        parts.append(eng.materialize(ind.evidence(ctx, side)))
         out = join_evidence(out, ind, parts[-1])
+        if len(parts) == JOIN_BATCH:
+            # a chain of left joins probes every table at once, so all their hash tables must fit
+            # in memory together (they cannot spill): 17 at once ran out of memory at 10M transfers
+            # under a 500 MB cap (docs/benchmarks.md, "Session 11"). Materialize every few joins,
+            # then free the tables joined so far.
+            out = eng.materialize(out)
+            eng.drop(*parts, *([done] if done is not None else []))
+            parts, done = [], out
         if progress is not None:
             progress.advance(task)
-    out = out.mutate(core_rule=core_rule(out, side))
-    out = ctx.engine.materialize(out)
-    # the per-indicator tables are in `out` now: free their space (about 30 per side, one row per
-    # account each: GBs at 100M transfers)
-    ctx.engine.drop(*parts)
+    out = eng.materialize(out.mutate(core_rule=core_rule(out, side)))
+    eng.drop(*parts, *([done] if done is not None else []))
     return out
 
 
