@@ -19,8 +19,8 @@ from kalasag.model.config import EntitiesConfig
 
 from kalasag.entities.phones import PhoneParser, phone_frame
 
-# distinct (phone, country) pairs brought to Python at a time: about 0.3 GB of driver memory per
-# million; a 100M-transfer scan has ~16 million (docs/benchmarks.md, "Session 11")
+# distinct (phone, country) pairs brought to Python at a time, so the driver's lists stay bounded
+# (10M simulated transfers have about 1.6 million pairs; 100M, ten times as many)
 PHONE_BATCH = 1_000_000
 
 RECORD_COLUMNS = (
@@ -80,6 +80,7 @@ def phone_lookup(engine: Engine, pairs: ir.Table, config: EntitiesConfig, batch:
             lookup = phone_frame(frame, config.default_phone_region, parser=parser)
             parts.append(engine.from_records(typed_records(lookup[["phone_raw", "country", "phone_e164"]])))
     if k == 1:
+        engine.drop(pairs)
         return parts[0]
     out = engine.materialize(ibis.union(*parts))
     engine.drop(*parts, pairs)

@@ -297,13 +297,18 @@ class Unrelated(Indicator):
 
     def aggregate(self, ctx: Context, side: str) -> ir.Table:
         t = ctx.side_tx(side)
-        cp_unrel = ibis.ifelse(t.unrelated, t.counterpart_id, ibis.null("string"))
-        cp_rel = ibis.ifelse(t.related.fill_null(False), t.counterpart_id, ibis.null("string"))
-        cp_unk = ibis.ifelse(t.related.isnull(), t.counterpart_id, ibis.null("string"))
-        return t.group_by("account_id").aggregate(
+        # the relation is a property of the sender–receiver pair (Context.build), so the distinct
+        # counterparts of each kind are counted on one row per pair: two plain aggregations instead
+        # of four COUNT(DISTINCT)s over every transfer, whose hash tables grow with the transfers
+        # (docs/benchmarks.md, "Session 11")
+        pr = t.group_by(["account_id", "counterpart_id"]).aggregate(
             n=t.count(), n_unrelated=t.unrelated.cast("int64").sum(),
-            cp_unrelated=cp_unrel.nunique().cast("int64"), cp_related=cp_rel.nunique().cast("int64"),
-            cp_unknown=cp_unk.nunique().cast("int64"), cp=t.counterpart_id.nunique().cast("int64"))
+            unrel=t.unrelated.cast("int64").max(), rel=t.related.fill_null(False).cast("int64").max(),
+            unk=t.related.isnull().cast("int64").max())
+        return pr.group_by("account_id").aggregate(
+            n=pr.n.sum(), n_unrelated=pr.n_unrelated.sum(),
+            cp_unrelated=pr.unrel.sum().cast("int64"), cp_related=pr.rel.sum().cast("int64"),
+            cp_unknown=pr.unk.sum().cast("int64"), cp=pr.counterpart_id.count().cast("int64"))
 
     def decide(self, m: Any, p: Any, X: Any, side: str) -> dict[str, Any]:
         share = X.ratio(m["n_unrelated"], m["n"])
