@@ -88,25 +88,35 @@ JOIN_BATCH = 4  # indicator tables joined per materialization (see side_evidence
 
 
 def side_evidence(ctx: Context, side: str, progress: Progress | None = None, task: Any = None) -> ir.Table:
-    eng = ctx.engine
-    out = _base(ctx, side)
-    parts: list[ir.Table] = []   # indicator tables not yet in a materialized `out`
-    done: ir.Table | None = None
-    for ind in for_side(side):
-        parts.append(eng.materialize(ind.evidence(ctx, side)))
-        out = join_evidence(out, ind, parts[-1])
-        if len(parts) == JOIN_BATCH:
-            # a chain of left joins probes every table at once, so all their hash tables must fit
-            # in memory together (they cannot spill): 17 at once ran out of memory at 10M transfers
-            # under a 500 MB cap (docs/benchmarks.md, "Session 11"). Materialize every few joins,
-            # then free the tables joined so far.
-            out = eng.materialize(out)
-            eng.drop(*parts, *([done] if done is not None else []))
-            parts, done = [], out
+    def tick() -> None:
         if progress is not None:
             progress.advance(task)
-    out = eng.materialize(out.mutate(core_rule=core_rule(out, side)))
-    eng.drop(*parts, *([done] if done is not None else []))
+
+    return join_all_evidence(ctx.engine, _base(ctx, side), for_side(side), ctx, side,
+                             finish=lambda out: out.mutate(core_rule=core_rule(out, side)), after_each=tick)
+
+
+def join_all_evidence(engine: Any, table: ir.Table, indicators: Any, ctx: Context, side: str, *,
+                      finish: Any = None, after_each: Any = None) -> ir.Table:
+    """`table` with every indicator's evidence left-joined on, materialized (`finish` maps the last
+    expression first). A chain of left joins probes every table at once, so all their hash tables
+    must fit in memory together (they cannot spill): 17 at once ran out of memory at 10M transfers
+    under a 500 MB cap (docs/benchmarks.md, "Session 11"). So the chain is materialized every
+    JOIN_BATCH joins, and the tables joined so far are dropped (never `table`, the caller's)."""
+    parts: list[ir.Table] = []   # indicator tables not yet in a materialized `out`
+    done: ir.Table | None = None
+    out = table
+    for ind in indicators:
+        parts.append(engine.materialize(ind.evidence(ctx, side)))
+        out = join_evidence(out, ind, parts[-1])
+        if len(parts) == JOIN_BATCH:
+            out = engine.materialize(out)
+            engine.drop(*parts, *([done] if done is not None else []))
+            parts, done = [], out
+        if after_each is not None:
+            after_each()
+    out = engine.materialize(finish(out) if finish is not None else out)
+    engine.drop(*parts, *([done] if done is not None else []))
     return out
 
 

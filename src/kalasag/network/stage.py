@@ -28,7 +28,7 @@ def network_evidence(
 ) -> Any:
     """Evidence with the network-stage columns joined (materialized). `context`: the Context the
     indicators used, if the caller kept it (saves rebuilding the prepared transfers)."""
-    from kalasag.indicators.evidence import Evidence, join_evidence  # (the indicators room imports this room's indicators)
+    from kalasag.indicators.evidence import Evidence, join_all_evidence  # (the indicators room imports this room's indicators)
 
     # the indicators' own Context when they handed it on (compute_evidence does): same prepared
     # transfers, and the graph tables N-01/N-02 materialized are reused instead of rebuilt
@@ -40,8 +40,6 @@ def network_evidence(
             ev.select("account_id", score=(1.0 / (1.0 + (-logit).exp())).cast("float64")))
     out = {}
     for side in SIDES:
-        table = evidence.side(side)
-        for ind in network_indicators(side):
-            table = join_evidence(table, ind, engine.materialize(ind.evidence(ctx, side)))
-        out[side] = engine.materialize(table)
+        # in batches, as the indicators' evidence (join_all_evidence)
+        out[side] = join_all_evidence(engine, evidence.side(side), network_indicators(side), ctx, side)
     return Evidence(sender=out["sender"], receiver=out["receiver"], context=ctx)
