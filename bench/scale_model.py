@@ -14,23 +14,12 @@ CPU seconds of this process, the peak (sampled every 0.3 s) and final size of th
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import threading
 import time
-from pathlib import Path
 
-
-def _tree_bytes(path: str) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.path.getsize(os.path.join(root, f))
-            except OSError:  # removed while we count
-                pass
-    return total
+from scan_throughput import _tree_bytes  # bench/ is on the path when this script runs
 
 
 def main() -> None:
