@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,7 @@ def join_evidence(table: ir.Table, ind: Any, ev: ir.Table) -> ir.Table:
     return j.select(*[j[c] for c in table.columns], **extra)
 
 
-JOIN_BATCH = 4  # indicator tables joined per materialization (see side_evidence)
+JOIN_BATCH = 4  # indicator tables joined per materialization (see join_all_evidence)
 
 
 def side_evidence(ctx: Context, side: str, progress: Progress | None = None, task: Any = None) -> ir.Table:
@@ -92,31 +92,32 @@ def side_evidence(ctx: Context, side: str, progress: Progress | None = None, tas
         if progress is not None:
             progress.advance(task)
 
-    return join_all_evidence(ctx.engine, _base(ctx, side), for_side(side), ctx, side,
+    return join_all_evidence(ctx, side, _base(ctx, side), for_side(side),
                              finish=lambda out: out.mutate(core_rule=core_rule(out, side)), after_each=tick)
 
 
-def join_all_evidence(engine: Any, table: ir.Table, indicators: Any, ctx: Context, side: str, *,
-                      finish: Any = None, after_each: Any = None) -> ir.Table:
+def join_all_evidence(ctx: Context, side: str, table: ir.Table, indicators: Iterable[Any], *,
+                      finish: Callable[[ir.Table], ir.Table] | None = None,
+                      after_each: Callable[[], None] | None = None) -> ir.Table:
     """`table` with every indicator's evidence left-joined on, materialized (`finish` maps the last
     expression first). A chain of left joins probes every table at once, so all their hash tables
     must fit in memory together (they cannot spill): 17 at once ran out of memory at 10M transfers
     under a 500 MB cap (docs/benchmarks.md, "Session 11"). So the chain is materialized every
     JOIN_BATCH joins, and the tables joined so far are dropped (never `table`, the caller's)."""
-    parts: list[ir.Table] = []   # indicator tables not yet in a materialized `out`
-    done: ir.Table | None = None
+    eng = ctx.engine
+    spent: list[ir.Table] = []   # tables the next materialization of `out` makes unneeded
     out = table
-    for ind in indicators:
-        parts.append(engine.materialize(ind.evidence(ctx, side)))
-        out = join_evidence(out, ind, parts[-1])
-        if len(parts) == JOIN_BATCH:
-            out = engine.materialize(out)
-            engine.drop(*parts, *([done] if done is not None else []))
-            parts, done = [], out
+    for i, ind in enumerate(indicators, 1):
+        spent.append(eng.materialize(ind.evidence(ctx, side)))
+        out = join_evidence(out, ind, spent[-1])
+        if i % JOIN_BATCH == 0:
+            out = eng.materialize(out)
+            eng.drop(*spent)
+            spent = [out]
         if after_each is not None:
             after_each()
-    out = engine.materialize(finish(out) if finish is not None else out)
-    engine.drop(*parts, *([done] if done is not None else []))
+    out = eng.materialize(finish(out) if finish is not None else out)
+    eng.drop(*spent)
     return out
 
 

@@ -41,5 +41,5 @@ def network_evidence(
     out = {}
     for side in SIDES:
         # in batches, as the indicators' evidence (join_all_evidence)
-        out[side] = join_all_evidence(engine, evidence.side(side), network_indicators(side), ctx, side)
+        out[side] = join_all_evidence(ctx, side, evidence.side(side), network_indicators(side))
     return Evidence(sender=out["sender"], receiver=out["receiver"], context=ctx)
