@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("input", help="transfers (CSV, Parquet file or directory)")
     ap.add_argument("--memory-limit", default="500MB")
     ap.add_argument("--only", nargs="*", default=[], help="indicator ids to run (default: all)")
+    ap.add_argument("--network", action="store_true",
+                    help="the network stage instead: each side's joined evidence, first pass, N-03, N-04")
     args = ap.parse_args()
 
     from kalasag import ingest
@@ -35,6 +37,8 @@ def main() -> None:
     from kalasag.indicators.context import Context
     from kalasag.indicators.registry import for_side
     from kalasag.model import load_config
+    from kalasag.network.propagation import first_pass_logit
+    from kalasag.network.stage import network_indicators
 
     folder = tempfile.mkdtemp(prefix="kalasag-scale-model-")
     peak, stop = [0], threading.Event()
@@ -65,9 +69,23 @@ def main() -> None:
         ctx = step("context", lambda: Context.build(eng, ing.transfers, cfg)) if ing else None
         if ctx is None:
             return
+        if not args.network:
+            for side in ("sender", "receiver"):
+                step(f"{side} base", lambda: eng.materialize(ev._base(ctx, side)))  # noqa: B023
+                for ind in for_side(side):
+                    if not args.only or ind.id in args.only:
+                        step(f"{side} {ind.id}", lambda: eng.materialize(ind.evidence(ctx, side)))  # noqa: B023
+            return
+        # the network stage: the joined evidence of each side, the first-pass scores, then each
+        # network indicator (N-03, N-04), as network_evidence runs them
+        sides = {side: step(f"{side} evidence", lambda: ev.side_evidence(ctx, side)) for side in ("sender", "receiver")}  # noqa: B023
+        if any(t is None for t in sides.values()):
+            return
+        for side, table in sides.items():
+            ctx.cache[f"network_first_pass_{side}"] = step(f"{side} first pass", lambda: eng.materialize(  # noqa: B023
+                table.select("account_id", score=(1.0 / (1.0 + (-first_pass_logit(table, side, cfg)).exp())).cast("float64"))))  # noqa: B023
         for side in ("sender", "receiver"):
-            step(f"{side} base", lambda: eng.materialize(ev._base(ctx, side)))  # noqa: B023
-            for ind in for_side(side):
+            for ind in network_indicators(side):
                 if not args.only or ind.id in args.only:
                     step(f"{side} {ind.id}", lambda: eng.materialize(ind.evidence(ctx, side)))  # noqa: B023
     finally:

@@ -184,6 +184,9 @@ def test_n03_phone_name_region(engine):
     assert ev.loc["R3"].n03_name_links == 1 and ev.loc["R3"].n03_example == "R1"
     assert ev.loc["R4"].n03_region_links == 1 and ev.loc["R4"].n03_strength == pytest.approx(0.3)
     assert "R5" not in ev.index and "R6" not in ev.index  # region / name without a common customer
+    # a common customer alone is not a link: R4 (customer A, region Cebu) has another name than R1,
+    # R3 (customer A, same name) has no region
+    assert ev.loc["R4"].n03_name_links == 0 and ev.loc["R3"].n03_region_links == 0
     assert "R1" not in ev.index  # R1's neighbours are not suspicious
     assert sentence("N-03", ev, "R2", "receiver") == "shares a phone number with 1 suspicious receiver (first-pass score ≥ 0.30, e.g. R1)"
     ev = run(engine, N03_ROWS, "N-03", "receiver", first_pass=N03_SCORES, N_03={"seed_score": 0.95})

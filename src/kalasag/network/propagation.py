@@ -89,10 +89,19 @@ class SuspiciousLinks(Indicator):
         pr = receiver_pairs(ctx, ctx.params("N-01").max_sender_beneficiaries)
 
         def linked(col: str, ocol: str, name: str, with_customer: bool) -> ir.Table:
-            j = keys.join(other, (keys[col] == other[ocol]) & (keys.account_id != other.o_id))
-            j = j.select(account_id=keys.account_id, o_id=other.o_id).distinct()
-            if with_customer:  # common names and regions collide: also a common customer
-                j = j.join(pr, (j.account_id == pr.a) & (j.o_id == pr.b)).select("account_id", "o_id")
+            if with_customer:
+                # common names and regions collide: also a common customer. Start from the pairs
+                # with a common customer (`pr`, bounded by the senders' beneficiary cap), not from
+                # the pairs of one name or region: those grow with the square of the accounts
+                # (every receiver of a region × the suspicious receivers of that region)
+                ps = pr.join(susp, pr.b == susp.s_id).select("a", "b")
+                ka = keys.filter(keys[col].notnull()).select(a=keys.account_id, v=keys[col]).distinct()
+                kb = other.filter(other[ocol].notnull()).select(b=other.o_id, v=other[ocol]).distinct()
+                j = ps.join(ka, "a").join(kb, ["b", "v"])
+                j = j.select(account_id=j.a, o_id=j.b).distinct()
+            else:
+                j = keys.join(other, (keys[col] == other[ocol]) & (keys.account_id != other.o_id))
+                j = j.select(account_id=keys.account_id, o_id=other.o_id).distinct()
             return j.group_by("account_id").aggregate(**{name: j.o_id.nunique().cast("int64"), f"{name}_ex": j.o_id.min()})
 
         ph = linked("phone", "o_phone", "phone", False)
