@@ -180,6 +180,31 @@ def test_running_out_of_memory_or_spill_space_is_a_one_line_user_error(tmp_path)
     assert resource_error(OSError(28, "No space left on device")).startswith("out of memory or temporary disk space")
 
 
+def test_a_lack_of_memory_wrapped_by_another_library_is_still_named() -> None:
+    """Splink wraps DuckDB's error in its own ("Error executing the following sql …", from e), and
+    Kalasag's LinkageError wraps Splink's: the chain is followed to the DuckDB error (the sixth 100M
+    attempt ended as an "internal error" whose line did not say what had run out)."""
+    import duckdb
+
+    from kalasag.engine import resource_error
+    from kalasag.entities.linkage import LinkageError
+
+    def raise_chain() -> None:
+        try:
+            try:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB")
+            except Exception as inner:
+                raise RuntimeError("Error executing the following sql for table `__splink__df_predict`:") from inner
+        except Exception as mid:
+            raise LinkageError("entity resolution failed in Splink") from mid
+
+    with pytest.raises(LinkageError) as e:
+        raise_chain()
+    line = resource_error(e.value)
+    assert line is not None and "failed to pin block of size 256.0 KiB" in line
+    assert resource_error(LinkageError("no pairs")) is None
+
+
 def test_phone_lookup_in_batches_gives_the_one_batch_answers() -> None:
     """Batches are hash classes of the raw text: every pair lands in exactly one, with its own answer."""
     raw = ["0917 123 4567", "+63 917 123 4567", "09171234567", "(02) 8123 4567", "0412 345 678", "not a phone",

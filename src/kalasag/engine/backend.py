@@ -145,11 +145,18 @@ def resource_error(exc: BaseException) -> str | None:
     an I/O error 'No space left on device'. The advice names the two levers."""
     import duckdb
 
-    text = str(exc)
-    if isinstance(exc, duckdb.OutOfMemoryException) or "No space left on device" in text:
-        first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else exc.__class__.__name__
-        return (f"out of memory or temporary disk space ({first}): raise --memory-limit, or point --temp-dir "
-                "(or KALASAG_TEMP_DIR) at a disk with more free space (docs/scale.md)")
+    # the failure itself or what it was raised from (Splink wraps DuckDB's error in its own, whose
+    # first line is only "Error executing the following sql …")
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = str(e)
+        if isinstance(e, duckdb.OutOfMemoryException) or "No space left on device" in text:
+            first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else e.__class__.__name__
+            return (f"out of memory or temporary disk space ({first}): raise --memory-limit, or point --temp-dir "
+                    "(or KALASAG_TEMP_DIR) at a disk with more free space (docs/scale.md)")
+        e = e.__cause__ or e.__context__
     return None
 
 

@@ -132,6 +132,31 @@ def _with_exact_u(model: dict[str, Any], u: dict[str, float]) -> dict[str, Any]:
     return model
 
 
+# records per chunk side when Splink scores the candidate pairs (predict): k × k chunks for
+# k = ⌈records / PREDICT_CHUNK_RECORDS⌉. It bounds temporary disk, not a detection threshold; the
+# 10M world (1.6M records) is one chunk, the 100M world (~16M records) 4 × 4
+PREDICT_CHUNK_RECORDS = 4_000_000
+
+
+def predict_chunks(n_records: int, per_chunk: int | None = None) -> int:
+    """Chunks per side for Splink's predict (1 = unchunked)."""
+    return max(1, -(-int(n_records) // (per_chunk or PREDICT_CHUNK_RECORDS)))
+
+
+def _root_line(exc: BaseException) -> str:
+    """The first line of the error `exc` was raised from, deepest first (Splink's own first line is
+    only "Error executing the following sql for table …")."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    last = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        last = e
+        e = e.__cause__ or e.__context__
+    text = str(last).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(last).__name__
+
+
 def _db_api(engine: Engine):
     if engine.kind == "duckdb":
         from splink import DuckDBAPI
@@ -208,8 +233,13 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
         notes.append("probabilistic links disabled: only deterministic links (same phone, compatible names) are made")
         model["probability_two_random_records_match"] = model.get("probability_two_random_records_match") or 1e-9
         linker = Linker(sdf, model, log_level=None)
+    # the candidate pairs are scored in chunks (left × right hash classes of the records) when the
+    # records are many: unchunked, the 100M world's 157 million pairs filled 70 GB of temporary disk
+    k = predict_chunks(engine.count(records))
+    chunks = {"num_chunks_left": k, "num_chunks_right": k} if k > 1 else {}
     try:
-        pred = linker.inference.predict(threshold_match_probability=None if not trained else config.predict_threshold)
+        pred = linker.inference.predict(threshold_match_probability=None if not trained else config.predict_threshold,
+                                        **chunks)
         preds = engine.con.table(pred.physical_name)
         if trained and config.deterministic_before_threshold:
             # the deterministic links (same phone and compatible names; one account id on both sides)
@@ -221,12 +251,12 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
             det_model["blocking_rules_to_generate_predictions"] = [
                 r for r in det_model.get("blocking_rules_to_generate_predictions", [])
                 if str(r.get("blocking_rule", r) if isinstance(r, dict) else r) in DETERMINISTIC_BLOCKS]
-            det_pred = Linker(sdf, det_model, log_level=None).inference.predict(threshold_match_probability=None)
+            det_pred = Linker(sdf, det_model, log_level=None).inference.predict(threshold_match_probability=None, **chunks)
             extra = engine.con.table(det_pred.physical_name)
             extra = extra.anti_join(preds, ["unique_id_l", "unique_id_r"]).select(*preds.columns)
             preds = preds.union(extra)
     except Exception as exc:  # Splink raises many types; one line for the user
-        raise LinkageError(f"entity resolution failed in Splink: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        raise LinkageError(f"entity resolution failed in Splink: {_root_line(exc)}") from exc
     # Splink leaves out comparisons it could not use (e.g. a column that is NULL throughout):
     # put their columns back as "no information"
     fill: dict[str, Any] = {}
