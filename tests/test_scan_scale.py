@@ -56,6 +56,25 @@ def test_phone_frame_in_worker_processes_gives_the_serial_answers(monkeypatch: p
         assert (e164, status) == (r.e164, r.status)
 
 
+def test_parsing_processes_are_replaced_and_give_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a parsing process keeps memory per number parsed (5 GB at 100M transfers): the parser replaces
+    # its pool once it has parsed KEYS_PER_POOL keys, and answers do not depend on which process gave them
+    pairs = pd.DataFrame({"phone_raw": RAWS * 2, "country": ["PH"] * len(RAWS) + ["US"] * len(RAWS)})
+    serial = phone_frame(pairs, workers=1)
+    monkeypatch.setattr(phones, "PARALLEL_MIN_PAIRS", 1)
+    monkeypatch.setattr(phones, "KEYS_PER_POOL", len(pairs) + 1)
+    with phones.PhoneParser(workers=2) as parser:
+        first = phone_frame(pairs, parser=parser)
+        pool = parser._pool
+        second = phone_frame(pairs, parser=parser)      # under KEYS_PER_POOL so far: same pool
+        assert parser._pool is pool
+        third = phone_frame(pairs, parser=parser)       # over it: a new pool
+        assert parser._pool is not pool and parser._parsed == len(pairs)
+    assert parser._pool is None
+    for frame in (first, second, third):
+        pd.testing.assert_frame_equal(serial, frame)
+
+
 def test_phone_readings_stop_at_the_first_valid_one() -> None:
     # "63…" in PH: the reading with the country code comes first and is valid; the national reading
     # (which would also parse) is never needed, and the answer is the same as before

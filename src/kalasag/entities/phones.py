@@ -115,6 +115,10 @@ def normalize_phone(raw: object, default_region: str | None = "PH") -> str | Non
 PARALLEL_MIN_PAIRS = 50_000
 
 
+# keys the parsing processes of one pool parse before the pool is replaced (PhoneParser.classify)
+KEYS_PER_POOL = 2_000_000
+
+
 def _classify_keys(keys: list[tuple[str, str]], strict_regions: tuple[str, ...]) -> list[tuple[str | None, str]]:
     out = []
     for raw, region in keys:
@@ -132,6 +136,7 @@ class PhoneParser:
         self.strict_regions = tuple(strict_regions)
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
         self._pool = None
+        self._parsed = 0   # keys parsed by the current pool
 
     def __enter__(self) -> PhoneParser:
         return self
@@ -144,7 +149,15 @@ class PhoneParser:
     def classify(self, keys: list[tuple[str, str]]) -> list[tuple[str | None, str]]:
         if self.workers <= 1 or len(keys) < PARALLEL_MIN_PAIRS:
             return _classify_keys(keys, self.strict_regions)
+        if self._pool is not None and self._parsed >= KEYS_PER_POOL:
+            # a parsing process keeps about 250 bytes per number it has parsed (inside `phonenumbers`;
+            # where was not found): at 100M transfers (16M numbers) the two grew by 5 GB. So the
+            # processes are replaced once they have parsed KEYS_PER_POOL keys (a new pool starts in
+            # about a second). Not max_tasks_per_child: on Python 3.11 that pool hangs
+            self._pool.shutdown()
+            self._pool = None
         if self._pool is None:
+            self._parsed = 0
             from concurrent.futures import ProcessPoolExecutor
             import multiprocessing
 
@@ -153,7 +166,9 @@ class PhoneParser:
         size = -(-len(keys) // (self.workers * 4))
         chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
         parts = self._pool.map(_classify_keys, chunks, [self.strict_regions] * len(chunks))
-        return [r for part in parts for r in part]
+        out = [r for part in parts for r in part]
+        self._parsed += len(keys)
+        return out
 
 
 def phone_frame(pairs: pd.DataFrame, default_region: str = "PH", strict_regions: tuple[str, ...] = ("PH",),
