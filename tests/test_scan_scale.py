@@ -222,6 +222,10 @@ def test_a_lack_of_memory_wrapped_by_another_library_is_still_named() -> None:
     line = resource_error(e.value)
     assert line is not None and "failed to pin block of size 256.0 KiB" in line
     assert resource_error(LinkageError("no pairs")) is None
+    # and any other failure inside Splink is named by its root error, not Splink's first line
+    from kalasag.entities.linkage import _root_line
+
+    assert _root_line(e.value) == "Out of Memory Error: failed to pin block of size 256.0 KiB"
 
 
 def test_phone_lookup_in_batches_gives_the_one_batch_answers() -> None:

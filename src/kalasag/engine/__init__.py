@@ -3,9 +3,9 @@
 Only this room imports duckdb or pyspark.
 """
 
-from kalasag.engine.backend import ENGINES, Engine, EngineError, connect, resource_error
+from kalasag.engine.backend import ENGINES, Engine, EngineError, connect, error_chain, resource_error
 
-__all__ = ["ENGINES", "Engine", "EngineError", "connect", "resource_error"]
+__all__ = ["ENGINES", "Engine", "EngineError", "connect", "error_chain", "resource_error"]
 
 from kalasag.engine.io import (  # noqa: E402
     DATA_ERRORS,

@@ -139,24 +139,30 @@ def _remove_work_files(path: str) -> None:
             pass
 
 
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the errors it was raised from (`__cause__`, else `__context__`), outermost first:
+    libraries wrap the error that says what went wrong (Splink wraps DuckDB's in its own, whose
+    first line is only "Error executing the following sql …")."""
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and all(e is not c for c in chain):
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    return chain
+
+
 def resource_error(exc: BaseException) -> str | None:
     """One line for a failure that is a lack of memory or of temporary disk space, not a bug (None
     otherwise): DuckDB's out-of-memory error (its cap, or the spill directory's disk, is full) or
     an I/O error 'No space left on device'. The advice names the two levers."""
     import duckdb
 
-    # the failure itself or what it was raised from (Splink wraps DuckDB's error in its own, whose
-    # first line is only "Error executing the following sql …")
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
+    for e in error_chain(exc):   # the failure itself or what it was raised from
         text = str(e)
         if isinstance(e, duckdb.OutOfMemoryException) or "No space left on device" in text:
             first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else e.__class__.__name__
             return (f"out of memory or temporary disk space ({first}): raise --memory-limit, or point --temp-dir "
                     "(or KALASAG_TEMP_DIR) at a disk with more free space (docs/scale.md)")
-        e = e.__cause__ or e.__context__
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from kalasag.engine import Engine
+from kalasag.engine import Engine, error_chain
 from kalasag.model.config import EntitiesConfig
 
 # gamma values of the name comparison (Splink numbers levels from the last = 0 upwards; NULL = -1)
@@ -134,7 +134,7 @@ def _with_exact_u(model: dict[str, Any], u: dict[str, float]) -> dict[str, Any]:
 
 # records per chunk side when Splink scores the candidate pairs (predict): k × k chunks for
 # k = ⌈records / PREDICT_CHUNK_RECORDS⌉. It bounds temporary disk, not a detection threshold; the
-# 10M world (1.6M records) is one chunk, the 100M world (~16M records) 4 × 4
+# 10M world (1.6M records) is one chunk, the 100M world (16.2M records) 5 × 5
 PREDICT_CHUNK_RECORDS = 4_000_000
 
 
@@ -144,15 +144,9 @@ def predict_chunks(n_records: int, per_chunk: int | None = None) -> int:
 
 
 def _root_line(exc: BaseException) -> str:
-    """The first line of the error `exc` was raised from, deepest first (Splink's own first line is
-    only "Error executing the following sql for table …")."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    last = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        last = e
-        e = e.__cause__ or e.__context__
+    """The first line of the innermost error `exc` was raised from (Splink's own first line is only
+    "Error executing the following sql for table …")."""
+    last = error_chain(exc)[-1]
     text = str(last).strip()
     return " ".join(text.splitlines()[0].split()) if text else type(last).__name__
 
@@ -234,7 +228,7 @@ def run_splink(engine: Engine, records: ir.Table, config: EntitiesConfig, *, pro
         model["probability_two_random_records_match"] = model.get("probability_two_random_records_match") or 1e-9
         linker = Linker(sdf, model, log_level=None)
     # the candidate pairs are scored in chunks (left × right hash classes of the records) when the
-    # records are many: unchunked, the 100M world's 157 million pairs filled 70 GB of temporary disk
+    # records are many: unchunked, the 100M world's 157 million pairs took the temporary disk past 67 GB
     k = predict_chunks(engine.count(records))
     chunks = {"num_chunks_left": k, "num_chunks_right": k} if k > 1 else {}
     try:
