@@ -37,7 +37,7 @@ def main() -> None:
     from kalasag.indicators.context import Context
     from kalasag.indicators.registry import for_side
     from kalasag.model import load_config
-    from kalasag.network.propagation import first_pass_logit
+    from kalasag.network.propagation import set_first_pass
     from kalasag.network.stage import network_indicators
 
     folder = tempfile.mkdtemp(prefix="kalasag-scale-model-")
@@ -82,8 +82,7 @@ def main() -> None:
         if any(t is None for t in sides.values()):
             return
         for side, table in sides.items():
-            ctx.cache[f"network_first_pass_{side}"] = step(f"{side} first pass", lambda: eng.materialize(  # noqa: B023
-                table.select("account_id", score=(1.0 / (1.0 + (-first_pass_logit(table, side, cfg)).exp())).cast("float64"))))  # noqa: B023
+            step(f"{side} first pass", lambda: set_first_pass(ctx, side, table, cfg))  # noqa: B023
         for side in ("sender", "receiver"):
             for ind in network_indicators(side):
                 if not args.only or ind.id in args.only:

@@ -49,6 +49,15 @@ def first_pass_logit(table: ir.Table, side: str, config: KalasagConfig) -> ir.Fl
     return logit
 
 
+def set_first_pass(ctx: Context, side: str, evidence: ir.Table, config: KalasagConfig) -> ir.Table:
+    """Materialize the first-pass scores (account_id, score) of `side` from its evidence table and
+    keep them in `ctx` for the network-stage indicators (`first_pass`)."""
+    logit = first_pass_logit(evidence, side, config)
+    scores = ctx.engine.materialize(evidence.select("account_id", score=(1.0 / (1.0 + (-logit).exp())).cast("float64")))
+    ctx.cache[f"network_first_pass_{side}"] = scores
+    return scores
+
+
 def first_pass(ctx: Context, side: str) -> ir.Table:
     key = f"network_first_pass_{side}"
     if key not in ctx.cache:

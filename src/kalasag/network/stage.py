@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 
 from kalasag.indicators.context import Context
 from kalasag.model import SIDES, KalasagConfig
-from kalasag.network.propagation import STAGE, first_pass_logit
+from kalasag.network.propagation import STAGE, set_first_pass
 
 
 def network_indicators(side: str) -> list:
@@ -34,10 +34,7 @@ def network_evidence(
     # transfers, and the graph tables N-01/N-02 materialized are reused instead of rebuilt
     ctx = context or getattr(evidence, "context", None) or Context.build(engine, transfers, config)
     for side in SIDES:
-        ev = evidence.side(side)
-        logit = first_pass_logit(ev, side, config)
-        ctx.cache[f"network_first_pass_{side}"] = engine.materialize(
-            ev.select("account_id", score=(1.0 / (1.0 + (-logit).exp())).cast("float64")))
+        set_first_pass(ctx, side, evidence.side(side), config)
     out = {}
     for side in SIDES:
         # in batches, as the indicators' evidence (join_all_evidence)
